@@ -1,0 +1,1 @@
+//! Consults, encounter notes, consent and e-prescriptions (built in the consult issue).

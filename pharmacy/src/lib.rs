@@ -1,0 +1,1 @@
+//! Routing prescriptions to pharmacies and the order state machine (built in the pharmacy issue).

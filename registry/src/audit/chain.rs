@@ -1,0 +1,150 @@
+//! Linking audit events into a hash chain, and verifying it.
+//!
+//! Writers only insert events (and a row in `audit_pending`); one chainer at a time, serialised by the
+//! lock on the `audit_chain_head` row, appends `audit_chain` links: hash = SHA-256(prev_hash, event fields).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use utoipa::ToSchema;
+
+use crate::db::Db;
+
+const BATCH: i64 = 500;
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    at: i64,
+    actor_id: Option<String>,
+    actor_role: Option<String>,
+    actor_name: Option<String>,
+    subject_health_id: Option<String>,
+    action: String,
+    resource_type: String,
+    resource_id: Option<String>,
+    purpose: Option<String>,
+    outcome: String,
+}
+
+fn link_hash(prev: &str, e: &EventRow) -> String {
+    let fields = serde_json::json!([
+        e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose,
+        e.outcome
+    ]);
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(fields.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+const EVENT_COLUMNS: &str =
+    "e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose, e.outcome";
+
+/// Links every pending event into the chain; returns how many were linked.
+pub async fn chain_pending(db: &Db) -> Result<u64, sqlx::Error> {
+    let mut linked = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        // Taking the head row's lock first serialises chainers on every node and backend.
+        sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let (mut seq, mut hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+        let select = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_pending p JOIN audit_events e ON e.id = p.event_id ORDER BY p.event_id LIMIT {BATCH}"
+        );
+        let events: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(select)).fetch_all(&mut *tx).await?;
+        if events.is_empty() {
+            tx.rollback().await?;
+            return Ok(linked);
+        }
+        for event in &events {
+            seq += 1;
+            let next = link_hash(&hash, event);
+            sqlx::query("INSERT INTO audit_chain (seq, event_id, prev_hash, hash) VALUES ($1, $2, $3, $4)")
+                .bind(seq)
+                .bind(&event.id)
+                .bind(&hash)
+                .bind(&next)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM audit_pending WHERE event_id = $1").bind(&event.id).execute(&mut *tx).await?;
+            hash = next;
+        }
+        sqlx::query("UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1").bind(seq).bind(&hash).execute(&mut *tx).await?;
+        tx.commit().await?;
+        linked += events.len() as u64;
+        if (events.len() as i64) < BATCH {
+            return Ok(linked);
+        }
+    }
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Events whose links verified.
+    pub events: i64,
+    /// The first broken link, when `ok` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<BrokenLink>,
+}
+
+#[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
+pub struct BrokenLink {
+    pub seq: i64,
+    pub event_id: Option<String>,
+    pub reason: String,
+}
+
+/// Recomputes every link in order; any edited, removed or reordered event breaks the chain.
+pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
+    let mut expected_prev = "0".repeat(64);
+    let mut checked: i64 = 0;
+    loop {
+        let select = format!(
+            "SELECT c.seq, c.prev_hash, c.hash, {EVENT_COLUMNS} FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id \
+             WHERE c.seq > $1 ORDER BY c.seq LIMIT 1000"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select)).bind(checked).fetch_all(db.reader()).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let broken = |reason: &str, event_id: Option<String>| VerifyReport {
+                ok: false,
+                events: checked,
+                broken_at: Some(BrokenLink { seq, event_id, reason: reason.into() }),
+            };
+            if seq != checked + 1 {
+                return Ok(broken("a link is missing", None));
+            }
+            let Ok(event) = <EventRow as sqlx::FromRow<_>>::from_row(row) else {
+                return Ok(broken("the event of this link is missing", None));
+            };
+            let prev: String = row.try_get("prev_hash")?;
+            let stored: String = row.try_get("hash")?;
+            if prev != expected_prev {
+                return Ok(broken("the link does not follow the previous one", Some(event.id)));
+            }
+            if link_hash(&prev, &event) != stored {
+                return Ok(broken("the event was altered after it was recorded", Some(event.id)));
+            }
+            expected_prev = stored;
+            checked = seq;
+        }
+    }
+    let head = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(db.reader()).await?;
+    let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
+    if head_seq != checked || (checked > 0 && head_hash != expected_prev) {
+        return Ok(VerifyReport {
+            ok: false,
+            events: checked,
+            broken_at: Some(BrokenLink { seq: head_seq, event_id: None, reason: "the chain was cut short".into() }),
+        });
+    }
+    Ok(VerifyReport { ok: true, events: checked, broken_at: None })
+}

@@ -1,0 +1,106 @@
+//! The audit log: every access to personal or health data, and every refusal, is recorded in the
+//! transaction of the access itself. Events are append-only and later linked into a hash chain.
+
+pub mod api;
+pub mod chain;
+
+use sqlx::AnyConnection;
+
+use crate::auth::AuthUser;
+use crate::db::now_ms;
+
+/// Who acted.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub id: String,
+    pub role: String,
+    pub name: String,
+}
+
+impl From<&AuthUser> for Actor {
+    fn from(user: &AuthUser) -> Self {
+        Self { id: user.subject_id.clone(), role: user.role.as_str().into(), name: user.name.clone() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One event to record. `subject` is the Health ID (digits) of the person whose data it is, if any.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    pub actor: Option<Actor>,
+    pub subject: Option<String>,
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: Option<String>,
+    pub purpose: Option<String>,
+    pub outcome: Outcome,
+}
+
+impl AuditEvent {
+    pub fn new(actor: Option<Actor>, action: &'static str, resource_type: &'static str, resource_id: Option<String>) -> Self {
+        Self { actor, subject: None, action, resource_type, resource_id, purpose: None, outcome: Outcome::Success }
+    }
+
+    pub fn subject(mut self, health_id_digits: impl Into<String>) -> Self {
+        self.subject = Some(health_id_digits.into());
+        self
+    }
+
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    pub fn outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// Inserts the event on `conn`, which should be the transaction of the access it records.
+pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<String, sqlx::Error> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let actor = event.actor.as_ref();
+    sqlx::query(
+        "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&id)
+    .bind(now_ms())
+    .bind(actor.map(|a| a.id.clone()))
+    .bind(actor.map(|a| a.role.clone()))
+    .bind(actor.map(|a| a.name.clone()))
+    .bind(event.subject.clone())
+    .bind(event.action)
+    .bind(event.resource_type)
+    .bind(event.resource_id.clone())
+    .bind(event.purpose.clone())
+    .bind(event.outcome.as_str())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO audit_pending (event_id) VALUES ($1)").bind(&id).execute(&mut *conn).await?;
+    Ok(id)
+}
+
+/// Records a refusal in a transaction of its own (the refused request changes nothing else).
+pub async fn record_refusal(db: &crate::db::Db, event: AuditEvent) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, &event.outcome(Outcome::Denied)).await?;
+    tx.commit().await
+}

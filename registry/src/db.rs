@@ -1,0 +1,183 @@
+//! The database handle: one query layer over SQLite (embedded default) or PostgreSQL, chosen by URL scheme.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+/// Which engine the URL named; a few statements differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbConfigError {
+    #[error("database URL `{0}` has an unsupported scheme: use sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedScheme(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migrations failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl FromStr for Backend {
+    type Err = DbConfigError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default().to_owned();
+            Err(DbConfigError::UnsupportedScheme(scheme))
+        }
+    }
+}
+
+/// Pools for reads and writes. SQLite allows one writer at a time, so its writes queue on a
+/// one-connection pool instead of spinning on `SQLITE_BUSY`; PostgreSQL uses one pool for both.
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+pub type Tx = Transaction<'static, Any>;
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbConfigError> {
+        install_default_drivers();
+        let backend: Backend = url.parse()?;
+        match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(url);
+                let write = sqlite_pool(&url, 1).await?;
+                let read = sqlite_pool(&url, max_connections.max(2)).await?;
+                Ok(Self { read, write, backend })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await
+                    .map_err(DbConfigError::Connect)?;
+                Ok(Self { read: pool.clone(), write: pool, backend })
+            }
+        }
+    }
+
+    /// Applies the schema; safe to run on every start and from several nodes at once.
+    pub async fn migrate(&self) -> Result<(), DbConfigError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.write).await.map_err(DbConfigError::Migrate)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for statements that only read.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for single statements that write.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// A write transaction; health data and its audit event commit in one of these.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.write.begin().await
+    }
+
+    /// Answers whether the database responds, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        let probe = sqlx::query("SELECT 1").execute(&self.read);
+        matches!(tokio::time::timeout(Duration::from_secs(2), probe).await, Ok(Ok(_)))
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Ensures the SQLite file is created when missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, DbConfigError> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; NORMAL sync is durable across process crashes.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(DbConfigError::Connect)
+}
+
+/// Milliseconds since the Unix epoch: the portable time column type.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Renders a millisecond timestamp as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Whether a database error is a unique-constraint violation, and on which column or constraint.
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    let db_err = err.as_database_error()?;
+    if db_err.is_unique_violation() {
+        Some(db_err.constraint().map(str::to_owned).unwrap_or_else(|| db_err.message().to_owned()))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_from_scheme() {
+        assert_eq!("sqlite://x.db".parse::<Backend>().unwrap(), Backend::Sqlite);
+        assert_eq!("postgres://u@h/d".parse::<Backend>().unwrap(), Backend::Postgres);
+        let err = "mysql://h/d".parse::<Backend>().unwrap_err().to_string();
+        assert!(err.contains("`mysql`"), "{err}");
+    }
+
+    #[test]
+    fn rfc3339_renders_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,1 @@
+//! WebSocket signalling for consult rooms (built in the signalling issue).
