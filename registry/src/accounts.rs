@@ -16,7 +16,8 @@ pub async fn ensure_admin(registry: &Registry, username: &str, password: SecretS
         return Err(ApiError::field("admin_username", "an admin username has at least 3 characters and no '@'"));
     }
     check_password(password.expose_secret()).map_err(|m| ApiError::field("admin_password", m))?;
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE username = $1").bind(&username).fetch_optional(registry.db.writer()).await?;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE username = $1").bind(&username).fetch_optional(registry.db.writer()).await?;
     if exists.is_some() {
         return Ok(false);
     }

@@ -113,12 +113,17 @@ fn check_phone(phone: &str) -> Result<String, &'static str> {
     responses((status = 201, body = Facility), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(req): ApiJson<CreateFacility>) -> ApiResult<(StatusCode, Json<Facility>)> {
+pub async fn create(
+    State(registry): State<Registry>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<CreateFacility>,
+) -> ApiResult<(StatusCode, Json<Facility>)> {
     user.require(Role::Admin)?;
     let mut v = Violations::new();
     let name = v.check("name", required_text(req.name.as_deref(), 2, 200));
     let kind = v.check("kind", req.kind.as_deref().filter(|k| KINDS.contains(k)).ok_or(format!("kind is one of {}", KINDS.join(", "))));
-    let ownership = v.check("ownership", req.ownership.as_deref().filter(|o| ["public", "private"].contains(o)).ok_or("ownership is public or private"));
+    let ownership = v
+        .check("ownership", req.ownership.as_deref().filter(|o| ["public", "private"].contains(o)).ok_or("ownership is public or private"));
     let systems = req.systems_of_medicine.unwrap_or_else(|| vec!["modern".into()]);
     if systems.is_empty() || systems.iter().any(|s| !SYSTEMS.contains(&s.as_str())) {
         v.add("systems_of_medicine", format!("a non-empty list of {}", SYSTEMS.join(", ")));
@@ -144,14 +149,17 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     };
     let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).and_then(|p| v.check("phone", check_phone(p)));
     v.finish()?;
-    let (Some(name), Some(kind), Some(ownership), Some(state), Some(pincode), Some((lat, lon))) = (name, kind, ownership, state, pincode, point) else {
+    let (Some(name), Some(kind), Some(ownership), Some(state), Some(pincode), Some((lat, lon))) =
+        (name, kind, ownership, state, pincode, point)
+    else {
         return Err(ApiError::unprocessable("validation_failed", "The facility is incomplete."));
     };
 
     let mut tx = registry.db.begin().await?;
     let id = loop {
         let candidate = FacilityId::generate();
-        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM facilities WHERE id = $1").bind(candidate.as_str()).fetch_optional(&mut *tx).await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT id FROM facilities WHERE id = $1").bind(candidate.as_str()).fetch_optional(&mut *tx).await?;
         if taken.is_none() {
             break candidate;
         }
@@ -179,7 +187,8 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     .await?;
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "facility.create", "facility", Some(id.as_str().to_owned()))).await?;
     tx.commit().await?;
-    let facility = fetch(&registry, registry.db.writer(), id.as_str()).await?.ok_or_else(|| ApiError::internal("created facility missing"))?;
+    let facility =
+        fetch(&registry, registry.db.writer(), id.as_str()).await?.ok_or_else(|| ApiError::internal("created facility missing"))?;
     Ok((StatusCode::CREATED, Json(facility)))
 }
 
@@ -262,7 +271,9 @@ impl Search {
                 None => true,
             })
             .collect();
-        found.sort_by(|x, y| x.distance_km.partial_cmp(&y.distance_km).unwrap_or(std::cmp::Ordering::Equal).then_with(|| x.facility_id.cmp(&y.facility_id)));
+        found.sort_by(|x, y| {
+            x.distance_km.partial_cmp(&y.distance_km).unwrap_or(std::cmp::Ordering::Equal).then_with(|| x.facility_id.cmp(&y.facility_id))
+        });
         found.truncate(limit);
         Ok(found)
     }

@@ -22,11 +22,7 @@ pub fn bounding_box(lat: f64, lon: f64, radius_km: f64) -> (f64, f64, f64, f64) 
         return (min_lat, max_lat, -180.0, 180.0);
     }
     let dlon = (radius_km / (EARTH_RADIUS_KM * widest)).to_degrees();
-    if lon - dlon < -180.0 || lon + dlon > 180.0 {
-        (min_lat, max_lat, -180.0, 180.0)
-    } else {
-        (min_lat, max_lat, lon - dlon, lon + dlon)
-    }
+    if lon - dlon < -180.0 || lon + dlon > 180.0 { (min_lat, max_lat, -180.0, 180.0) } else { (min_lat, max_lat, lon - dlon, lon + dlon) }
 }
 
 /// Parses `LAT,LON`.

@@ -137,20 +137,9 @@ fn validate(req: RegisterHealthId) -> ApiResult<ValidRegistration> {
     }
     v.finish()?;
     match (name, gender, dob, mobile, state, pincode, password) {
-        (Some(name), Some(gender), Some(dob), Some(mobile), Some(state), Some(pincode), Some(password)) => Ok(ValidRegistration {
-            name,
-            gender,
-            dob,
-            mobile,
-            aadhaar,
-            handle,
-            line,
-            district,
-            state,
-            pincode,
-            password,
-            guardian,
-        }),
+        (Some(name), Some(gender), Some(dob), Some(mobile), Some(state), Some(pincode), Some(password)) => {
+            Ok(ValidRegistration { name, gender, dob, mobile, aadhaar, handle, line, district, state, pincode, password, guardian })
+        }
         _ => Err(ApiError::unprocessable("validation_failed", "The registration is incomplete.")),
     }
 }
@@ -185,7 +174,8 @@ pub async fn register(
         }
     }
     if let Some(hash) = &aadhaar_hash {
-        let taken: Option<String> = sqlx::query_scalar("SELECT health_id FROM patients WHERE aadhaar_hash = $1").bind(hash).fetch_optional(&mut *tx).await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT health_id FROM patients WHERE aadhaar_hash = $1").bind(hash).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
             return Err(ApiError::conflict("duplicate_aadhaar", "A Health ID already exists for this Aadhaar number."));
         }
@@ -254,7 +244,9 @@ pub async fn register(
     if let Err(err) = inserted {
         // Two registrations racing for the same handle or Aadhaar: the constraint decides.
         return Err(match unique_violation(&err) {
-            Some(what) if what.contains("aadhaar") => ApiError::conflict("duplicate_aadhaar", "A Health ID already exists for this Aadhaar number."),
+            Some(what) if what.contains("aadhaar") => {
+                ApiError::conflict("duplicate_aadhaar", "A Health ID already exists for this Aadhaar number.")
+            }
             Some(what) if what.contains("handle") => ApiError::conflict("handle_taken", "This handle is taken; choose another."),
             _ => err.into(),
         });
@@ -263,16 +255,23 @@ pub async fn register(
         Some(h) => Actor::from(h),
         None => Actor { id: health_id.digits(), role: "patient".into(), name: r.name.clone() },
     };
-    audit::record(&mut tx, &AuditEvent::new(Some(actor), "health_id.create", "health_id", Some(health_id.digits())).subject(health_id.digits())).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(Some(actor), "health_id.create", "health_id", Some(health_id.digits())).subject(health_id.digits()),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(assisted = helper.is_some(), "health id registered");
 
-    let profile = load_profile(&registry, registry.db.writer(), &health_id.digits()).await?.ok_or_else(|| ApiError::internal("registered profile missing"))?;
+    let profile = load_profile(&registry, registry.db.writer(), &health_id.digits())
+        .await?
+        .ok_or_else(|| ApiError::internal("registered profile missing"))?;
     Ok((StatusCode::CREATED, Json(profile)))
 }
 
 async fn handle_taken(tx: &mut crate::db::Tx, handle: &Handle) -> Result<bool, sqlx::Error> {
-    let found: Option<String> = sqlx::query_scalar("SELECT handle FROM patients WHERE handle = $1").bind(handle.as_str()).fetch_optional(&mut **tx).await?;
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT handle FROM patients WHERE handle = $1").bind(handle.as_str()).fetch_optional(&mut **tx).await?;
     Ok(found.is_some())
 }
 
@@ -359,7 +358,8 @@ pub async fn lookup(State(registry): State<Registry>, user: AuthUser, Path(raw):
     let Some((name, gender, dob)) = row else {
         return Err(ApiError::not_found());
     };
-    let event = AuditEvent::new(Some(Actor::from(&user)), "health_id.read", "health_id", Some(health_id.digits())).subject(health_id.digits());
+    let event =
+        AuditEvent::new(Some(Actor::from(&user)), "health_id.read", "health_id", Some(health_id.digits())).subject(health_id.digits());
     audit::record(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(Json(HealthIdSummary { health_id: health_id.to_string(), name, gender, year_of_birth: year_of(&dob) }))

@@ -108,12 +108,17 @@ fn check_languages(langs: Vec<String>) -> Result<Vec<String>, &'static str> {
     responses((status = 201, body = Provider), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem, description = "`username_taken` or `duplicate_registration`"), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(req): ApiJson<CreateProvider>) -> ApiResult<(StatusCode, Json<Provider>)> {
+pub async fn create(
+    State(registry): State<Registry>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<CreateProvider>,
+) -> ApiResult<(StatusCode, Json<Provider>)> {
     user.require(Role::Admin)?;
     let mut v = Violations::new();
     let name = v.check("name", required_text(req.name.as_deref(), 2, 100));
     let role = v.check("role", req.role.as_deref().filter(|r| ["doctor", "pharmacist"].contains(r)).ok_or("role is doctor or pharmacist"));
-    let registration = v.check("registration_number", req.registration_number.as_deref().map(check_registration_number).unwrap_or(Err("is required")));
+    let registration =
+        v.check("registration_number", req.registration_number.as_deref().map(check_registration_number).unwrap_or(Err("is required")));
     let council = v.check("council", required_text(req.council.as_deref(), 2, 100));
     let speciality = v.check("speciality", optional_text(req.speciality.as_deref(), 100)).flatten();
     let qualification = v.check("qualification", optional_text(req.qualification.as_deref(), 100)).flatten();
@@ -137,13 +142,16 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
         _ => v.add("facility_ids", "name 1 to 20 registered facilities"),
     }
     v.finish()?;
-    let (Some(name), Some(role), Some(registration), Some(council), Some(username), Some(password)) = (name, role, registration, council, username, password) else {
+    let (Some(name), Some(role), Some(registration), Some(council), Some(username), Some(password)) =
+        (name, role, registration, council, username, password)
+    else {
         return Err(ApiError::unprocessable("validation_failed", "The professional is incomplete."));
     };
 
     let mut kinds = Vec::new();
     for id in &facility_ids {
-        let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM facilities WHERE id = $1").bind(id.as_str()).fetch_optional(registry.db.reader()).await?;
+        let kind: Option<String> =
+            sqlx::query_scalar("SELECT kind FROM facilities WHERE id = $1").bind(id.as_str()).fetch_optional(registry.db.reader()).await?;
         match kind {
             Some(kind) => kinds.push(kind),
             None => return Err(ApiError::field("facility_ids", format!("{} is not a registered facility", id.as_str()))),
@@ -155,7 +163,8 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     let password_hash = registry.passwords.hash(password).await?;
 
     let mut tx = registry.db.begin().await?;
-    let taken: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE username = $1").bind(&username).fetch_optional(&mut *tx).await?;
+    let taken: Option<String> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE username = $1").bind(&username).fetch_optional(&mut *tx).await?;
     if taken.is_some() {
         return Err(ApiError::conflict("username_taken", "This username is taken."));
     }
@@ -169,7 +178,8 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     }
     let id = loop {
         let candidate = ProviderId::generate();
-        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE id = $1").bind(candidate.as_str()).fetch_optional(&mut *tx).await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM providers WHERE id = $1").bind(candidate.as_str()).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
             break candidate;
         }
@@ -189,7 +199,11 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     .execute(&mut *tx)
     .await;
     if let Err(err) = inserted {
-        return Err(if unique_violation(&err).is_some() { ApiError::conflict("username_taken", "This username is taken.") } else { err.into() });
+        return Err(if unique_violation(&err).is_some() {
+            ApiError::conflict("username_taken", "This username is taken.")
+        } else {
+            err.into()
+        });
     }
     let inserted = sqlx::query(
         "INSERT INTO providers (id, account_id, name, role, registration_number, council, speciality, qualification, status, created_at) \
@@ -214,10 +228,18 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
         });
     }
     for f in &facility_ids {
-        sqlx::query("INSERT INTO provider_facilities (provider_id, facility_id) VALUES ($1, $2)").bind(id.as_str()).bind(f.as_str()).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO provider_facilities (provider_id, facility_id) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(f.as_str())
+            .execute(&mut *tx)
+            .await?;
     }
     for l in &languages {
-        sqlx::query("INSERT INTO provider_languages (provider_id, language) VALUES ($1, $2)").bind(id.as_str()).bind(l).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO provider_languages (provider_id, language) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(l)
+            .execute(&mut *tx)
+            .await?;
     }
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "provider.create", "provider", Some(id.as_str().to_owned()))).await?;
     tx.commit().await?;
@@ -232,7 +254,12 @@ pub async fn create(State(registry): State<Registry>, user: AuthUser, ApiJson(re
     responses((status = 200, body = Provider), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
         (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn update(State(registry): State<Registry>, user: AuthUser, Path(raw): Path<String>, ApiJson(req): ApiJson<UpdateProvider>) -> ApiResult<Json<Provider>> {
+pub async fn update(
+    State(registry): State<Registry>,
+    user: AuthUser,
+    Path(raw): Path<String>,
+    ApiJson(req): ApiJson<UpdateProvider>,
+) -> ApiResult<Json<Provider>> {
     user.require(Role::Admin)?;
     let id = ProviderId::parse(&raw).map_err(|_| ApiError::not_found())?;
     let (status, account_status) = match req.status.as_str() {
@@ -241,7 +268,8 @@ pub async fn update(State(registry): State<Registry>, user: AuthUser, Path(raw):
         _ => return Err(ApiError::field("status", "status is verified or suspended")),
     };
     let mut tx = registry.db.begin().await?;
-    let account_id: Option<String> = sqlx::query_scalar("SELECT account_id FROM providers WHERE id = $1").bind(id.as_str()).fetch_optional(&mut *tx).await?;
+    let account_id: Option<String> =
+        sqlx::query_scalar("SELECT account_id FROM providers WHERE id = $1").bind(id.as_str()).fetch_optional(&mut *tx).await?;
     let account_id = account_id.ok_or_else(ApiError::not_found)?;
     sqlx::query("UPDATE providers SET status = $1 WHERE id = $2").bind(status).bind(id.as_str()).execute(&mut *tx).await?;
     sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2").bind(account_status).bind(&account_id).execute(&mut *tx).await?;
@@ -261,7 +289,11 @@ pub async fn update(State(registry): State<Registry>, user: AuthUser, Path(raw):
 /// Public: a verified professional (admins also see suspended ones).
 #[utoipa::path(get, path = "/api/v1/providers/{provider_id}", tag = "providers", params(("provider_id" = String, Path)),
     responses((status = 200, body = Provider), (status = 404, body = crate::error::Problem)))]
-pub async fn get_one(State(registry): State<Registry>, MaybeAuthUser(user): MaybeAuthUser, Path(raw): Path<String>) -> ApiResult<Json<Provider>> {
+pub async fn get_one(
+    State(registry): State<Registry>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Provider>> {
     let id = ProviderId::parse(&raw).map_err(|_| ApiError::not_found())?;
     let provider = load(registry.db.reader(), id.as_str()).await?.ok_or_else(ApiError::not_found)?;
     let admin = user.is_some_and(|u| u.role == Role::Admin);
@@ -341,9 +373,14 @@ async fn load(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Provider>, sqlx::
 
 async fn with_links(pool: &sqlx::AnyPool, r: ProviderRow) -> Result<Provider, sqlx::Error> {
     let facility_ids: Vec<String> =
-        sqlx::query_scalar("SELECT facility_id FROM provider_facilities WHERE provider_id = $1 ORDER BY facility_id").bind(&r.id).fetch_all(pool).await?;
-    let languages: Vec<String> =
-        sqlx::query_scalar("SELECT language FROM provider_languages WHERE provider_id = $1 ORDER BY language").bind(&r.id).fetch_all(pool).await?;
+        sqlx::query_scalar("SELECT facility_id FROM provider_facilities WHERE provider_id = $1 ORDER BY facility_id")
+            .bind(&r.id)
+            .fetch_all(pool)
+            .await?;
+    let languages: Vec<String> = sqlx::query_scalar("SELECT language FROM provider_languages WHERE provider_id = $1 ORDER BY language")
+        .bind(&r.id)
+        .fetch_all(pool)
+        .await?;
     Ok(Provider {
         provider_id: r.id,
         name: r.name,

@@ -37,7 +37,10 @@ impl Sql {
         &self.text
     }
 
-    fn bound<'q, O>(&self, mut q: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments> {
+    fn bound<'q, O>(
+        &self,
+        mut q: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments> {
         for arg in &self.args {
             q = match arg {
                 Arg::Text(s) => q.bind(s.clone()),

@@ -104,7 +104,9 @@ pub fn router(registry: Registry, max_body_bytes: usize) -> Router {
         .merge(vaidya_registry::router(registry))
         .merge(ops)
         .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
+        })
         .layer(axum::middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -104,7 +104,9 @@ pub enum ConfigError {
 impl ServeConfig {
     /// Checks what clap cannot: URL schemes, the admin pair, key lengths.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.database_url.parse::<vaidya_registry::Backend>().map_err(|e| ConfigError::Invalid(format!("--database-url / DATABASE_URL: {e}")))?;
+        self.database_url
+            .parse::<vaidya_registry::Backend>()
+            .map_err(|e| ConfigError::Invalid(format!("--database-url / DATABASE_URL: {e}")))?;
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {

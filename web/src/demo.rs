@@ -80,22 +80,80 @@ async fn create_world(router: &Router) -> Result<(), String> {
                "address": {"line": name, "district": district, "state": "Karnataka", "pincode": pincode},
                "location": {"lat": lat, "lon": lon}, "phone": "080-2222-3333"})
     };
-    let hospital = expect(router, "POST", "/api/v1/facilities", t, facility("Vaidya Demo Hospital", "hospital", "Bengaluru Urban", "560001", 12.9716, 77.5946)).await?;
-    let clinic = expect(router, "POST", "/api/v1/facilities", t, facility("Koramangala Skin Clinic", "clinic", "Bengaluru Urban", "560034", 12.9352, 77.6245)).await?;
-    expect(router, "POST", "/api/v1/facilities", t, facility("Whitefield Diagnostics", "diagnostic_lab", "Bengaluru Urban", "560066", 12.9698, 77.7500)).await?;
-    let jayanagar = expect(router, "POST", "/api/v1/facilities", t, facility("Jayanagar Jan Aushadhi Pharmacy", "pharmacy", "Bengaluru Urban", "560041", 12.9299, 77.5826)).await?;
-    let indiranagar = expect(router, "POST", "/api/v1/facilities", t, facility("Indiranagar Health Pharmacy", "pharmacy", "Bengaluru Urban", "560038", 12.9784, 77.6408)).await?;
-    expect(router, "POST", "/api/v1/facilities", t, facility("Malleshwaram Medicals", "pharmacy", "Bengaluru Urban", "560003", 13.0035, 77.5709)).await?;
+    let hospital = expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Vaidya Demo Hospital", "hospital", "Bengaluru Urban", "560001", 12.9716, 77.5946),
+    )
+    .await?;
+    let clinic = expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Koramangala Skin Clinic", "clinic", "Bengaluru Urban", "560034", 12.9352, 77.6245),
+    )
+    .await?;
+    expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Whitefield Diagnostics", "diagnostic_lab", "Bengaluru Urban", "560066", 12.9698, 77.7500),
+    )
+    .await?;
+    let jayanagar = expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Jayanagar Jan Aushadhi Pharmacy", "pharmacy", "Bengaluru Urban", "560041", 12.9299, 77.5826),
+    )
+    .await?;
+    let indiranagar = expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Indiranagar Health Pharmacy", "pharmacy", "Bengaluru Urban", "560038", 12.9784, 77.6408),
+    )
+    .await?;
+    expect(
+        router,
+        "POST",
+        "/api/v1/facilities",
+        t,
+        facility("Malleshwaram Medicals", "pharmacy", "Bengaluru Urban", "560003", 13.0035, 77.5709),
+    )
+    .await?;
     let id = |v: &Value| v["facility_id"].as_str().unwrap_or_default().to_owned();
     let provider = |name: &str, role: &str, reg: &str, speciality: Option<&str>, facility: String, user: &str| {
         json!({"name": name, "role": role, "registration_number": reg, "council": "Karnataka Medical Council",
                "speciality": speciality, "qualification": if role == "doctor" { "MBBS" } else { "B.Pharm" },
                "facility_ids": [facility], "languages": ["en", "hi", "kn"], "username": user, "password": PASSWORD})
     };
-    expect(router, "POST", "/api/v1/providers", t, provider("Dr. Asha Rao", "doctor", "KMC-104233", Some("General Medicine"), id(&hospital), "dr.asha")).await?;
-    expect(router, "POST", "/api/v1/providers", t, provider("Dr. Vikram Nair", "doctor", "KMC-118204", Some("Dermatology"), id(&clinic), "dr.vikram")).await?;
-    expect(router, "POST", "/api/v1/providers", t, provider("Meera Shetty", "pharmacist", "KSPC-55102", None, id(&jayanagar), "ph.meera")).await?;
-    expect(router, "POST", "/api/v1/providers", t, provider("Imran Khan", "pharmacist", "KSPC-55911", None, id(&indiranagar), "ph.imran")).await?;
+    expect(
+        router,
+        "POST",
+        "/api/v1/providers",
+        t,
+        provider("Dr. Asha Rao", "doctor", "KMC-104233", Some("General Medicine"), id(&hospital), "dr.asha"),
+    )
+    .await?;
+    expect(
+        router,
+        "POST",
+        "/api/v1/providers",
+        t,
+        provider("Dr. Vikram Nair", "doctor", "KMC-118204", Some("Dermatology"), id(&clinic), "dr.vikram"),
+    )
+    .await?;
+    expect(router, "POST", "/api/v1/providers", t, provider("Meera Shetty", "pharmacist", "KSPC-55102", None, id(&jayanagar), "ph.meera"))
+        .await?;
+    expect(router, "POST", "/api/v1/providers", t, provider("Imran Khan", "pharmacist", "KSPC-55911", None, id(&indiranagar), "ph.imran"))
+        .await?;
     expect(
         router,
         "POST",

@@ -93,7 +93,11 @@ impl From<Row> for AuditItem {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = inline(ListResponse<AuditItem>)), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn list_audit(State(registry): State<Registry>, user: AuthUser, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<ListResponse<AuditItem>>> {
+pub async fn list_audit(
+    State(registry): State<Registry>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<ListResponse<AuditItem>>> {
     let limit = page::limit(q.limit)?;
     let cursor = page::decode_cursor(q.cursor.as_deref())?;
     let subject = match user.role {

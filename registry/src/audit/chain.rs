@@ -29,7 +29,16 @@ struct EventRow {
 
 fn link_hash(prev: &str, e: &EventRow) -> String {
     let fields = serde_json::json!([
-        e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose,
+        e.id,
+        e.at,
+        e.actor_id,
+        e.actor_role,
+        e.actor_name,
+        e.subject_health_id,
+        e.action,
+        e.resource_type,
+        e.resource_id,
+        e.purpose,
         e.outcome
     ]);
     let mut hasher = Sha256::new();
@@ -39,8 +48,7 @@ fn link_hash(prev: &str, e: &EventRow) -> String {
     hex::encode(hasher.finalize())
 }
 
-const EVENT_COLUMNS: &str =
-    "e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose, e.outcome";
+const EVENT_COLUMNS: &str = "e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose, e.outcome";
 
 /// Links every pending event into the chain; returns how many were linked.
 pub async fn chain_pending(db: &Db) -> Result<u64, sqlx::Error> {

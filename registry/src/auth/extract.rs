@@ -22,11 +22,7 @@ pub struct AuthUser {
 
 impl AuthUser {
     pub fn require(&self, role: Role) -> ApiResult<()> {
-        if self.role == role {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("forbidden", format!("Only a {} may do this.", role.as_str())))
-        }
+        if self.role == role { Ok(()) } else { Err(ApiError::forbidden("forbidden", format!("Only a {} may do this.", role.as_str()))) }
     }
 
     pub fn require_any(&self, roles: &[Role]) -> ApiResult<()> {

@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::Json;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -138,7 +138,11 @@ fn login_event(account: &AccountRow, outcome: Outcome) -> AuditEvent {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
-pub async fn login(State(registry): State<Registry>, ClientAddr(addr): ClientAddr, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<TokenPair>> {
+pub async fn login(
+    State(registry): State<Registry>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<TokenPair>> {
     use secrecy::ExposeSecret;
     if req.username.trim().is_empty() || req.username.len() > 256 || req.password.expose_secret().len() > 1024 {
         return Err(ApiError::invalid_credentials());
@@ -225,7 +229,8 @@ pub async fn refresh(State(registry): State<Registry>, ApiJson(req): ApiJson<Ref
         }
         return Err(ApiError::unauthorized());
     }
-    let subject: (String,) = sqlx::query_as("SELECT subject_id FROM accounts WHERE id = $1").bind(&claims.sub).fetch_one(registry.db.writer()).await?;
+    let subject: (String,) =
+        sqlx::query_as("SELECT subject_id FROM accounts WHERE id = $1").bind(&claims.sub).fetch_one(registry.db.writer()).await?;
     Ok(Json(pair(&registry, &claims.sub, &claims.role, &subject.0, &claims.sid, &next_jti)))
 }
 

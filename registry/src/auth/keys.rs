@@ -46,12 +46,7 @@ impl SigningKeys {
         let der = signing.to_pkcs8_der().expect("PKCS#8 encoding of an Ed25519 key");
         let public = signing.verifying_key().to_bytes();
         let kid = URL_SAFE_NO_PAD.encode(&sha2_digest(&public)[..12]);
-        Self {
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            decoding: DecodingKey::from_ed_der(&public),
-            signing,
-            kid,
-        }
+        Self { encoding: EncodingKey::from_ed_der(der.as_bytes()), decoding: DecodingKey::from_ed_der(&public), signing, kid }
     }
 
     /// Loads the named signing key from the database, creating it on first start.

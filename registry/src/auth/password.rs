@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
@@ -46,10 +46,7 @@ impl Passwords {
 
 fn hash_blocking(password: &SecretString) -> ApiResult<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+    Argon2::default().hash_password(password.expose_secret().as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
 }
 
 /// Password rules for every account: 8 to 128 characters.

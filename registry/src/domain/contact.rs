@@ -14,9 +14,7 @@ impl Mobile {
     pub fn parse(input: &str) -> Result<Self, MobileError> {
         let compact: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let national = compact.strip_prefix("+91").or_else(|| compact.strip_prefix('0').filter(|s| s.len() == 10)).unwrap_or(&compact);
-        let valid = national.len() == 10
-            && national.bytes().all(|b| b.is_ascii_digit())
-            && matches!(national.as_bytes()[0], b'6'..=b'9');
+        let valid = national.len() == 10 && national.bytes().all(|b| b.is_ascii_digit()) && matches!(national.as_bytes()[0], b'6'..=b'9');
         if valid { Ok(Self(national.to_owned())) } else { Err(MobileError) }
     }
 

@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn malformed_shapes_are_rejected() {
-        for bad in ["", "12", "91-1234-5678-901", "9a123456789012", "911-234-5678-9012", "91 1234 5678 9012", "٩١١٢٣٤٥٦٧٨٩٠١٢"] {
+        for bad in ["", "12", "91-1234-5678-901", "9a123456789012", "911-234-5678-9012", "91 1234 5678 9012", "٩١١٢٣٤٥٦٧٨٩٠١٢"]
+        {
             assert_eq!(HealthIdNumber::parse(bad), Err(HealthIdError::Shape), "{bad}");
         }
     }
