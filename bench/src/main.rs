@@ -1,1 +1,182 @@
-fn main() {}
+//! `vaidya-bench`: starts `vaidya serve` on a fresh database, loads it over loopback HTTP and prints the figures.
+
+mod http;
+mod load;
+mod report;
+mod scenarios;
+mod seed;
+mod server;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::http::Error;
+use crate::server::{Database, Engine, Launch, Server};
+
+#[derive(Parser, Debug)]
+#[command(name = "vaidya-bench", about = "Starts vaidya on a fresh database and measures it over HTTP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Registry figures: nearby-pharmacy search, authenticated `/me` reads, `/me` beside continuous logins.
+    Registry(RegistryArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(Args, Debug)]
+struct RegistryArgs {
+    /// Database engine(s) to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    backend: BackendChoice,
+    /// Facilities seeded before the search workload.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=2_000_000))]
+    facilities: u32,
+    /// Measured seconds of each workload.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    duration_secs: u64,
+    /// Unmeasured seconds at the start of each workload.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
+    warmup_secs: u64,
+    /// Keep-alive connections of the `/me` throughput workload.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    connections: u32,
+    /// Connections of the latency workloads (search, `/me` with and without logins): enough to keep
+    /// both cores busy without turning p99 into a measure of queue length.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    latency_connections: u32,
+    /// Concurrent login loops running beside the `/me` reads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    login_loops: u32,
+    /// The `vaidya` binary (build it with `cargo build --release -p vaidya-web`).
+    #[arg(long, default_value = "target/release/vaidya")]
+    server_bin: PathBuf,
+    /// A PostgreSQL URL allowed to CREATE and DROP databases; the bench makes its own and drops it after.
+    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Pin the server to these CPUs (`taskset -c` list, e.g. `1`).
+    #[arg(long)]
+    server_cpu: Option<String>,
+    /// Pin this load generator to these CPUs (`taskset -c` list, e.g. `0`).
+    #[arg(long)]
+    load_cpu: Option<String>,
+    /// Seed of the random facilities and query points, for repeatable runs.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let Cli { command: Command::Registry(args) } = Cli::parse();
+    // Pin before the runtime starts so every worker thread inherits the mask.
+    if let Some(cpus) = &args.load_cpu
+        && let Err(e) = pin_self(cpus)
+    {
+        eprintln!("vaidya-bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vaidya-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(registry(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        // Figures were printed but some target was missed.
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("vaidya-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pin_self(cpus: &str) -> Result<(), Error> {
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run taskset: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("taskset -c {cpus} failed ({status})").into()) }
+}
+
+/// Runs every chosen backend in turn and prints the table; `Ok(false)` when a target was missed.
+async fn registry(args: RegistryArgs) -> Result<bool, Error> {
+    if !args.server_bin.is_file() {
+        return Err(
+            format!("{} not found: run `cargo build --release -p vaidya-web` or pass --server-bin", args.server_bin.display()).into()
+        );
+    }
+    let engines = match args.backend {
+        BackendChoice::Sqlite => vec![Engine::Sqlite],
+        BackendChoice::Postgres => vec![Engine::Postgres],
+        BackendChoice::Both => vec![Engine::Sqlite, Engine::Postgres],
+    };
+    let mut rng = match args.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_entropy(),
+    };
+    let mut rows = Vec::new();
+    for engine in engines {
+        rows.extend(one_backend(engine, &args, &mut rng).await?);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    println!();
+    println!(
+        "vaidya-bench registry: {} facilities, {} s per workload after {} s warm-up, {cores} cores, server CPUs {}, load CPUs {}",
+        args.facilities,
+        args.duration_secs,
+        args.warmup_secs,
+        args.server_cpu.as_deref().unwrap_or("any"),
+        args.load_cpu.as_deref().unwrap_or("any"),
+    );
+    println!();
+    print!("{}", report::table(&rows));
+    Ok(rows.iter().all(|r| r.pass != Some(false)))
+}
+
+/// One backend: a fresh database, a server on it, the workloads; the server and database are removed
+/// afterwards even when a workload fails or the run is interrupted.
+async fn one_backend(engine: Engine, args: &RegistryArgs, rng: &mut StdRng) -> Result<Vec<report::Row>, Error> {
+    eprintln!("[{}] creating a fresh database", engine.name());
+    let db = Database::create(engine, &args.postgres_url).await?;
+    let result = tokio::select! {
+        result = serve_and_measure(engine, &db, args, rng) => result,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+    };
+    let dropped = db.drop_it().await;
+    let rows = result?;
+    dropped.map_err(|e| format!("cannot drop the bench database: {e}"))?;
+    Ok(rows)
+}
+
+async fn serve_and_measure(engine: Engine, db: &Database, args: &RegistryArgs, rng: &mut StdRng) -> Result<Vec<report::Row>, Error> {
+    let log_file = std::env::temp_dir().join(format!("vaidya-bench-{}-{}.log", engine.name(), std::process::id()));
+    let launch = Launch { binary: &args.server_bin, database_url: db.url(), cpus: args.server_cpu.as_deref(), log_file: log_file.clone() };
+    eprintln!("[{}] starting {}", engine.name(), args.server_bin.display());
+    let server = Server::start(launch).await?;
+    let result = scenarios::registry(engine, server.addr, &db.url(), args, rng).await;
+    server.stop().await?;
+    match &result {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&log_file);
+        }
+        Err(_) => eprintln!("[{}] server log kept at {}", engine.name(), log_file.display()),
+    }
+    result
+}

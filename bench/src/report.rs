@@ -1,0 +1,123 @@
+//! The printed figures: one row per measurement, in a plain-text table.
+
+use crate::load::Sample;
+
+/// One line of the table.
+pub struct Row {
+    pub name: String,
+    pub backend: &'static str,
+    pub connections: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub target: String,
+    /// `None` for rows that have no target of their own (baselines).
+    pub pass: Option<bool>,
+    pub note: String,
+}
+
+impl Row {
+    pub fn new(name: impl Into<String>, backend: &'static str, connections: usize, sample: &Sample) -> Self {
+        Self {
+            name: name.into(),
+            backend,
+            connections,
+            requests: sample.requests(),
+            errors: sample.errors,
+            per_sec: sample.per_sec(),
+            p50_ms: sample.percentile_ms(50.0),
+            p99_ms: sample.percentile_ms(99.0),
+            target: "-".into(),
+            pass: None,
+            note: String::new(),
+        }
+    }
+
+    /// Sets the target; any failed request fails the row too.
+    pub fn target(mut self, text: impl Into<String>, met: bool) -> Self {
+        self.target = text.into();
+        self.pass = Some(met && self.errors == 0);
+        self
+    }
+
+    pub fn note(mut self, text: impl Into<String>) -> Self {
+        self.note = text.into();
+        self
+    }
+}
+
+const HEADERS: [&str; 11] =
+    ["workload", "backend", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms", "target", "result", "notes"];
+
+/// Renders the rows as an aligned table; numbers are right-aligned.
+pub fn table(rows: &[Row]) -> String {
+    let cells: Vec<[String; 11]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.backend.to_owned(),
+                r.connections.to_string(),
+                r.requests.to_string(),
+                r.errors.to_string(),
+                format!("{:.0}", r.per_sec),
+                format!("{:.2}", r.p50_ms),
+                format!("{:.2}", r.p99_ms),
+                r.target.clone(),
+                match r.pass {
+                    Some(true) => "pass".into(),
+                    Some(false) => "FAIL".into(),
+                    None => "-".into(),
+                },
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric = |i: usize| (2..=7).contains(&i);
+    let line = |row: &[String]| {
+        let parts: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if numeric(i) { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) })
+            .collect();
+        parts.join("  ").trim_end().to_owned()
+    };
+    let mut out = String::new();
+    out.push_str(&line(&HEADERS.map(String::from)));
+    out.push('\n');
+    out.push_str(&line(&widths.map(|w| "-".repeat(w))));
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn percentiles_and_table() {
+        let sample =
+            Sample { latencies_ns: (1..=100).map(|i| i * 1_000_000).collect(), elapsed: Duration::from_secs(2), ..Sample::default() };
+        assert_eq!(sample.percentile_ms(50.0), 50.0);
+        assert_eq!(sample.percentile_ms(99.0), 99.0);
+        assert_eq!(sample.per_sec(), 50.0);
+        let row = Row::new("search", "sqlite", 8, &sample).target("p99 < 10 ms", sample.percentile_ms(99.0) < 10.0);
+        let text = table(&[row]);
+        assert!(text.contains("FAIL"), "{text}");
+        assert_eq!(text.lines().count(), 3);
+    }
+}

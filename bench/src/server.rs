@@ -1,0 +1,187 @@
+//! The server under test: a fresh database for it, the `vaidya serve` child process, and the clean-up of both.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sqlx::{AnyConnection, Connection};
+use tokio::process::{Child, Command};
+
+use crate::http::{Call, Conn, Error};
+
+/// Which engine a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database made for one run and removed after it.
+pub enum Database {
+    Sqlite { file: PathBuf },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl Database {
+    pub async fn create(engine: Engine, postgres_admin_url: &str) -> Result<Self, Error> {
+        let tag: u64 = rand::thread_rng().r#gen();
+        match engine {
+            Engine::Sqlite => {
+                let file = std::env::temp_dir().join(format!("vaidya-bench-{}-{tag:016x}.db", std::process::id()));
+                Ok(Self::Sqlite { file })
+            }
+            Engine::Postgres => {
+                sqlx::any::install_default_drivers();
+                // Only hex digits follow the prefix, so the name needs no quoting.
+                let name = format!("vaidya_bench_{tag:016x}");
+                let mut admin = AnyConnection::connect(postgres_admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+                admin.close().await?;
+                let url = replace_database(postgres_admin_url, &name)?;
+                Ok(Self::Postgres { admin_url: postgres_admin_url.to_owned(), name, url })
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { file } => format!("sqlite://{}", file.display()),
+            Self::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    /// Removes the database; called after the server has stopped.
+    pub async fn drop_it(self) -> Result<(), Error> {
+        match self {
+            Self::Sqlite { file } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut path = file.clone().into_os_string();
+                    path.push(suffix);
+                    let _ = std::fs::remove_file(path);
+                }
+                Ok(())
+            }
+            Self::Postgres { admin_url, name, .. } => {
+                let mut admin = AnyConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut admin).await?;
+                admin.close().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `postgres://user@host:port/old?opts` with `name` in place of `old`.
+fn replace_database(url: &str, name: &str) -> Result<String, Error> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").ok_or("the PostgreSQL URL has no scheme")? + 3;
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    Ok(match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    })
+}
+
+/// How to start `vaidya serve`.
+pub struct Launch<'a> {
+    pub binary: &'a Path,
+    pub database_url: String,
+    /// `taskset -c` CPU list to pin the server to, if any.
+    pub cpus: Option<&'a str>,
+    pub log_file: PathBuf,
+}
+
+/// The running child; killed when stopped or dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log_file: PathBuf,
+}
+
+/// A free loopback port: bind port 0, note what the kernel gave, release it for the child.
+fn free_port() -> Result<SocketAddr, Error> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?)
+}
+
+impl Server {
+    pub async fn start(launch: Launch<'_>) -> Result<Self, Error> {
+        let addr = free_port()?;
+        let log = std::fs::File::create(&launch.log_file)?;
+        let mut command = match launch.cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(launch.binary);
+                c
+            }
+            None => Command::new(launch.binary),
+        };
+        command
+            .arg("serve")
+            .args(["--listen", &addr.to_string(), "--database-url", &launch.database_url])
+            // The login workload logs in thousands of times: lift the failure limits so nothing is throttled.
+            .args(["--login-failures-per-account", "1000000", "--login-failures-per-address", "1000000"])
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+        let mut server = Self { child, addr, log_file: launch.log_file };
+        server.wait_ready(Duration::from_secs(60)).await?;
+        Ok(server)
+    }
+
+    /// Polls `/readyz` until it answers 200; migrations run before the server listens.
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Err(format!("the server exited ({status}); see {}", self.log_file.display()).into());
+            }
+            if let Ok(mut conn) = Conn::open(self.addr).await
+                && let Ok((status, _)) = conn.send(&Call::get("/readyz")).await
+                && status.is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("the server was not ready within {limit:?}; see {}", self.log_file.display()).into())
+    }
+
+    pub async fn stop(mut self) -> Result<(), Error> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        let f = |u| replace_database(u, "b").unwrap();
+        assert_eq!(f("postgres://postgres@127.0.0.1:5432/postgres"), "postgres://postgres@127.0.0.1:5432/b");
+        assert_eq!(f("postgres://u:p@h/db?sslmode=disable"), "postgres://u:p@h/b?sslmode=disable");
+        assert_eq!(f("postgresql://h:5432"), "postgresql://h:5432/b");
+    }
+}

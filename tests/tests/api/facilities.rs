@@ -1,0 +1,1 @@
+//! facilities tests (being written).

@@ -1,0 +1,9 @@
+//! End-to-end API tests: the real service on port 0, over HTTP, on SQLite by default and on PostgreSQL
+//! (and Redis) when `TEST_DATABASE_URL` (and `TEST_REDIS_URL`) are set.
+
+mod audit;
+mod auth;
+mod facilities;
+mod health_ids;
+mod ops;
+mod providers;
