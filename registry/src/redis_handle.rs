@@ -23,8 +23,13 @@ impl RedisHandle {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = client.get_connection_manager_with_config(config).await.map_err(RedisConfigError)?;
-        Ok(Self { client, conn, prefix: prefix.to_owned() })
+        // Lazy: a node starts (and `/readyz` says 503) while Redis is down, and recovers when it returns.
+        let conn = client.get_connection_manager_lazy(config).map_err(RedisConfigError)?;
+        let handle = Self { client, conn, prefix: prefix.to_owned() };
+        if !handle.ping().await {
+            tracing::warn!("Redis is not answering yet; readiness stays 503 until it does");
+        }
+        Ok(handle)
     }
 
     pub fn key(&self, suffix: &str) -> String {
