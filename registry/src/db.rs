@@ -15,7 +15,7 @@ pub enum Backend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbConfigError {
-    #[error("database URL `{0}` has an unsupported scheme: use sqlite://FILE or postgres://USER@HOST/DB")]
+    #[error("the scheme `{0}:` is not supported: use sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedScheme(String),
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
@@ -61,6 +61,13 @@ impl Db {
                 Ok(Self { read, write, backend })
             }
             Backend::Postgres => {
+                // One direct attempt first: a pool only reports "timed out", this says why (refused, auth, no such database).
+                let probe = tokio::time::timeout(Duration::from_secs(5), <sqlx::AnyConnection as sqlx::Connection>::connect(url)).await;
+                match probe {
+                    Ok(Ok(conn)) => drop(conn),
+                    Ok(Err(err)) => return Err(DbConfigError::Connect(err)),
+                    Err(_) => return Err(DbConfigError::Connect(sqlx::Error::PoolTimedOut)),
+                }
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(5))
@@ -172,7 +179,7 @@ mod tests {
         assert_eq!("sqlite://x.db".parse::<Backend>().unwrap(), Backend::Sqlite);
         assert_eq!("postgres://u@h/d".parse::<Backend>().unwrap(), Backend::Postgres);
         let err = "mysql://h/d".parse::<Backend>().unwrap_err().to_string();
-        assert!(err.contains("`mysql`"), "{err}");
+        assert!(err.contains("`mysql:`"), "{err}");
     }
 
     #[test]
