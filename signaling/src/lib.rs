@@ -1,1 +1,6 @@
-//! WebSocket signalling for consult rooms (built in the signalling issue).
+//! WebSocket signalling for consult rooms: the wire protocol, room tokens and ICE server credentials.
+//! The relay itself (rooms, lobby, resume, the message bus) is built on these.
+
+pub mod ice;
+pub mod protocol;
+pub mod token;
