@@ -3,4 +3,5 @@
 
 pub mod ice;
 pub mod protocol;
+pub mod room;
 pub mod token;
