@@ -1,7 +1,15 @@
-//! WebSocket signalling for consult rooms: the wire protocol, room tokens and ICE server credentials.
-//! The relay itself (rooms, lobby, resume, the message bus) is built on these.
+//! WebSocket signalling for consult rooms: the wire protocol, room tokens, ICE credentials, the room rules,
+//! the hub that relays between peers, and the `/ws/signal` endpoint.
 
+pub mod hub;
 pub mod ice;
 pub mod protocol;
 pub mod room;
+pub mod session;
 pub mod token;
+pub mod ws;
+
+pub use hub::Hub;
+pub use ice::IceConfig;
+pub use session::SessionLimits;
+pub use ws::{SignalState, router};

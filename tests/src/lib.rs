@@ -314,3 +314,5 @@ pub fn broken_aadhaar() -> String {
     let last = good.as_bytes()[11] - b'0';
     format!("{}{}", &good[..11], (last + 1) % 10)
 }
+
+pub mod ws;

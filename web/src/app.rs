@@ -1,6 +1,7 @@
 //! Composes the crates' routers into one service and runs it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use vaidya_registry::auth::throttle::ThrottleLimits;
 use vaidya_registry::{ApiError, Db, RedisHandle, Registry, RegistrySettings};
+use vaidya_signaling::{Hub, IceConfig, SessionLimits, SignalState};
 
 use crate::config::ServeConfig;
 use crate::ops;
@@ -38,6 +40,7 @@ pub enum StartError {
 /// The assembled service: its state and router, before it listens.
 pub struct App {
     pub registry: Registry,
+    pub hub: Arc<Hub>,
     pub router: Router,
     background: Vec<JoinHandle<()>>,
 }
@@ -71,9 +74,27 @@ impl App {
                 tracing::info!("admin account created from configuration");
             }
         }
-        let router = router(registry.clone(), config.max_body_bytes);
-        let background = vec![tokio::spawn(chain_audit_forever(registry.clone()))];
-        Ok(Self { registry, router, background })
+        let ice = IceConfig {
+            stun_urls: config.stun_urls.clone(),
+            turn_urls: config.turn_urls.clone(),
+            turn_secret: config.turn_secret.clone(),
+            turn_ttl_secs: config.turn_ttl,
+        };
+        let node = uuid::Uuid::now_v7().to_string();
+        let hub = Hub::new(node, registry.tokens.clone(), ice);
+        let signal = SignalState {
+            hub: hub.clone(),
+            limits: SessionLimits {
+                rate_per_sec: config.signal_rate,
+                ping_every: Duration::from_secs(config.signal_ping_interval),
+                idle_timeout: Duration::from_secs(config.signal_idle_timeout),
+                ..SessionLimits::default()
+            },
+            allowed_origins: Arc::new(config.allowed_origins.clone()),
+        };
+        let router = router(registry.clone(), signal, config.max_body_bytes);
+        let background = vec![tokio::spawn(chain_audit_forever(registry.clone())), tokio::spawn(hub.clone().sweep_forever())];
+        Ok(Self { registry, hub, router, background })
     }
 
     /// Serves until `shutdown` resolves, then stops background work.
@@ -92,7 +113,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// The whole HTTP surface: every crate's routes, the ops endpoints and the cross-cutting layers.
-pub fn router(registry: Registry, max_body_bytes: usize) -> Router {
+pub fn router(registry: Registry, signal: SignalState, max_body_bytes: usize) -> Router {
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -102,6 +123,7 @@ pub fn router(registry: Registry, max_body_bytes: usize) -> Router {
     ops::prometheus();
     Router::new()
         .merge(vaidya_registry::router(registry))
+        .merge(vaidya_signaling::router(signal))
         .merge(ops)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -82,6 +82,38 @@ pub struct ServeConfig {
     #[arg(long, env = "VAIDYA_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub login_failures_per_address: u64,
 
+    /// STUN servers given to every peer, comma-separated (e.g. `stun:stun.example.org:3478`).
+    #[arg(long, env = "VAIDYA_STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+
+    /// TURN servers given to every peer, comma-separated (e.g. `turn:turn.example.org:3478?transport=udp`).
+    #[arg(long, env = "VAIDYA_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// Secret shared with the TURN server for time-limited credentials (coturn `static-auth-secret`).
+    #[arg(long, env = "VAIDYA_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Lifetime of TURN credentials, in seconds.
+    #[arg(long, env = "VAIDYA_TURN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(60..=86_400))]
+    pub turn_ttl: i64,
+
+    /// Browser origins allowed to open WebSockets, comma-separated; by default only the service's own origin.
+    #[arg(long, env = "VAIDYA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Sustained signalling messages per second allowed from one socket.
+    #[arg(long, env = "VAIDYA_SIGNAL_RATE", default_value_t = 50.0)]
+    pub signal_rate: f64,
+
+    /// Seconds between pings to each WebSocket.
+    #[arg(long, env = "VAIDYA_SIGNAL_PING_INTERVAL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub signal_ping_interval: u64,
+
+    /// Seconds of silence (no frame, no pong) after which a WebSocket is closed.
+    #[arg(long, env = "VAIDYA_SIGNAL_IDLE_TIMEOUT", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub signal_idle_timeout: u64,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "VAIDYA_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
@@ -123,6 +155,18 @@ impl ServeConfig {
         {
             return Err(ConfigError::Invalid("--aadhaar-key / VAIDYA_AADHAAR_KEY: use at least 32 characters".into()));
         }
+        if !self.turn_urls.is_empty() && self.turn_secret.is_none() {
+            return Err(ConfigError::Invalid("--turn-urls needs --turn-secret / VAIDYA_TURN_SECRET for time-limited credentials".into()));
+        }
+        if let Some(bad) = self.stun_urls.iter().find(|u| !u.starts_with("stun:") && !u.starts_with("stuns:")) {
+            return Err(ConfigError::Invalid(format!("--stun-urls: `{bad}` is not a stun: or stuns: URL")));
+        }
+        if let Some(bad) = self.turn_urls.iter().find(|u| !u.starts_with("turn:") && !u.starts_with("turns:")) {
+            return Err(ConfigError::Invalid(format!("--turn-urls: `{bad}` is not a turn: or turns: URL")));
+        }
+        if !(self.signal_rate.is_finite() && self.signal_rate >= 1.0) {
+            return Err(ConfigError::Invalid("--signal-rate: at least 1 message per second".into()));
+        }
         let suffix_ok = !self.health_address_suffix.is_empty()
             && self.health_address_suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
         if !suffix_ok {
@@ -160,5 +204,7 @@ mod tests {
         assert!(parse(&["--redis-url", "http://x"]).unwrap_err().contains("REDIS_URL"));
         assert!(parse(&["--admin-username", "root"]).unwrap_err().contains("VAIDYA_ADMIN_PASSWORD"));
         assert!(parse(&["--aadhaar-key", "short"]).unwrap_err().contains("32"));
+        assert!(parse(&["--turn-urls", "turn:t:3478"]).unwrap_err().contains("--turn-secret"));
+        assert!(parse(&["--stun-urls", "http://x"]).unwrap_err().contains("--stun-urls"));
     }
 }

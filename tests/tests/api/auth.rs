@@ -70,7 +70,8 @@ async fn forged_and_mistyped_tokens_are_401() {
 
     let mut attacks: Vec<(&str, String)> = Vec::new();
     attacks.push(("alg none", unsigned(json!({"alg": "none", "typ": "JWT"}), &claims)));
-    attacks.push(("alg none, signature kept", format!("{}{}", unsigned(json!({"alg": "none"}), &claims), access.split('.').nth(2).unwrap())));
+    attacks
+        .push(("alg none, signature kept", format!("{}{}", unsigned(json!({"alg": "none"}), &claims), access.split('.').nth(2).unwrap())));
 
     // HS256 with the public key as the HMAC secret (the classic key-confusion attack), both as raw bytes and as its JWK text.
     let jwk = tokens.keys().public_jwk();
@@ -194,7 +195,9 @@ async fn brute_force_is_throttled_per_address() {
         app.post("/api/v1/auth/login", None, json!({"username": format!("user{i}"), "password": "guess-guess"})).await.expect(401);
     }
     // A new account name from the same address is refused too.
-    app.post("/api/v1/auth/login", None, json!({"username": profile["health_id"], "password": PASSWORD})).await.expect_problem(429, "rate_limited");
+    app.post("/api/v1/auth/login", None, json!({"username": profile["health_id"], "password": PASSWORD}))
+        .await
+        .expect_problem(429, "rate_limited");
 }
 
 #[tokio::test]
@@ -221,6 +224,7 @@ async fn admin_from_configuration_logs_in_once_created() {
     let db = app.stop();
     let again = TestApp::spawn_on(db, &[]).await;
     again.login(vaidya_tests::ADMIN_USER, vaidya_tests::ADMIN_PASSWORD).await;
-    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE role = 'admin'").fetch_one(again.registry.db.reader()).await.unwrap();
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE role = 'admin'").fetch_one(again.registry.db.reader()).await.unwrap();
     assert_eq!(admins, 1);
 }

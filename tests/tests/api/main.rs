@@ -7,3 +7,4 @@ mod facilities;
 mod health_ids;
 mod ops;
 mod providers;
+mod signal;
