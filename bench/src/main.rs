@@ -1,5 +1,10 @@
 //! `vaidya-bench`: starts `vaidya serve` on a fresh database, loads it over loopback HTTP and prints the figures.
+//!
+//! From the workspace root, after `cargo build --release -p vaidya-web -p vaidya-bench`:
+//! `target/release/vaidya-bench registry [--backend sqlite|postgres|both] [--duration-secs 10] ...`
+//! (`--help` lists every flag). It exits 0 when every target is met, 2 when one is missed, 1 on error.
 
+mod cpu;
 mod http;
 mod load;
 mod report;
@@ -131,6 +136,8 @@ async fn registry(args: RegistryArgs) -> Result<bool, Error> {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_entropy(),
     };
+    // Other processes on the machine share its cores; the header reports how busy it was.
+    let load_before = cpu::load_average();
     let mut rows = Vec::new();
     for engine in engines {
         rows.extend(one_backend(engine, &args, &mut rng).await?);
@@ -138,12 +145,14 @@ async fn registry(args: RegistryArgs) -> Result<bool, Error> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!();
     println!(
-        "vaidya-bench registry: {} facilities, {} s per workload after {} s warm-up, {cores} cores, server CPUs {}, load CPUs {}",
+        "vaidya-bench registry: {} facilities, {} s per workload after {} s warm-up; {cores} cores, server CPUs {}, load CPUs {}; \
+         load average {} before the run",
         args.facilities,
         args.duration_secs,
         args.warmup_secs,
         args.server_cpu.as_deref().unwrap_or("any"),
         args.load_cpu.as_deref().unwrap_or("any"),
+        load_before.map_or("?".into(), |l| format!("{l:.2}")),
     );
     println!();
     print!("{}", report::table(&rows));
@@ -170,7 +179,7 @@ async fn serve_and_measure(engine: Engine, db: &Database, args: &RegistryArgs, r
     let launch = Launch { binary: &args.server_bin, database_url: db.url(), cpus: args.server_cpu.as_deref(), log_file: log_file.clone() };
     eprintln!("[{}] starting {}", engine.name(), args.server_bin.display());
     let server = Server::start(launch).await?;
-    let result = scenarios::registry(engine, server.addr, &db.url(), args, rng).await;
+    let result = scenarios::registry(engine, &server, &db.url(), args, rng).await;
     server.stop().await?;
     match &result {
         Ok(_) => {

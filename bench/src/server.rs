@@ -167,6 +167,10 @@ impl Server {
         Err(format!("the server was not ready within {limit:?}; see {}", self.log_file.display()).into())
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub async fn stop(mut self) -> Result<(), Error> {
         self.child.kill().await?;
         Ok(())

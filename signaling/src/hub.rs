@@ -1,22 +1,24 @@
-//! The rooms of this node: applies the room rules under a per-room lock, stamps each message with the
-//! room's next `seq`, keeps a short replay log for resuming sockets, and hands frames to sockets.
+//! The hub a socket talks to: rooms held in this process, or in Redis so that a room's participants may be
+//! connected to different nodes. Both apply the same room rules (`room.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
+use vaidya_registry::RedisHandle;
 use vaidya_registry::auth::TokenService;
 
 use crate::ice::IceConfig;
+use crate::local::LocalHub;
 use crate::protocol::{ClientMsg, RESUME_WINDOW_SECS, Resume, ServerMsg, Stamped};
-use crate::room::{Out, Refusal, RoomState, Target};
+use crate::redis_rooms::RedisHub;
+use crate::room::Refusal;
 use crate::token::RoomClaims;
 
 /// How long sent frames stay replayable: longer than the resume window, so nothing a resuming peer missed is gone.
-const LOG_RETENTION: Duration = Duration::from_secs(2 * RESUME_WINDOW_SECS);
+pub const LOG_RETENTION: Duration = Duration::from_secs(2 * RESUME_WINDOW_SECS);
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
 
@@ -34,30 +36,6 @@ pub struct Conn {
     pub tx: mpsc::Sender<Outbound>,
 }
 
-struct LogEntry {
-    at: Instant,
-    seq: u64,
-    to: Vec<String>,
-    frame: Utf8Bytes,
-}
-
-#[derive(Default)]
-struct LiveRoom {
-    state: RoomState,
-    seq: u64,
-    log: VecDeque<LogEntry>,
-    conns: HashMap<String, Conn>,
-    ended_at: Option<Instant>,
-}
-
-pub struct Hub {
-    node: String,
-    tokens: TokenService,
-    ice: IceConfig,
-    rooms: Mutex<HashMap<String, Arc<Mutex<LiveRoom>>>>,
-    next_conn: AtomicU64,
-}
-
 /// A joined socket: which room and peer it speaks for.
 #[derive(Clone, Debug)]
 pub struct Membership {
@@ -66,55 +44,40 @@ pub struct Membership {
     pub conn_id: u64,
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn rfc3339_now() -> String {
+pub fn rfc3339_now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-impl LiveRoom {
-    /// Stamps and sends one message to `to`, logging it for replay.
-    fn send(&mut self, to: Vec<String>, msg: ServerMsg, log: bool) {
-        self.seq += 1;
-        let frame: Utf8Bytes = serde_json::to_string(&Stamped { seq: self.seq, msg }).expect("server messages serialise").into();
-        for peer in &to {
-            if let Some(conn) = self.conns.get(peer)
-                && conn.tx.try_send(Outbound::Frame(frame.clone())).is_err()
-            {
-                // A socket that cannot keep up is closed rather than buffered without bound; it may resume.
-                let _ = conn.tx.try_send(Outbound::Close(1008, "too slow"));
-            }
-        }
-        if log {
-            self.log.push_back(LogEntry { at: Instant::now(), seq: self.seq, to, frame });
-        }
-    }
+/// A reply outside the room's sequence (an error the socket caused, a pong, a resumed `joined`): `seq` 0.
+pub fn direct_frame(msg: ServerMsg) -> Utf8Bytes {
+    serde_json::to_string(&Stamped { seq: 0, msg }).expect("server messages serialise").into()
+}
 
-    fn deliver(&mut self, out: Out) {
-        for (target, msg) in out {
-            let to = self.state.resolve(&target);
-            if !to.is_empty() {
-                self.send(to, msg, true);
-            }
-        }
-    }
+enum Backend {
+    Local(LocalHub),
+    Redis(Arc<RedisHub>),
+}
 
-    fn tell(&mut self, peer_id: &str, msg: ServerMsg) {
-        self.send(vec![peer_id.to_owned()], msg, true);
-    }
-
-    fn trim(&mut self) {
-        while self.log.front().is_some_and(|e| e.at.elapsed() > LOG_RETENTION) {
-            self.log.pop_front();
-        }
-    }
+pub struct Hub {
+    tokens: TokenService,
+    backend: Backend,
+    next_conn: AtomicU64,
 }
 
 impl Hub {
-    pub fn new(node: impl Into<String>, tokens: TokenService, ice: IceConfig) -> Arc<Self> {
-        Arc::new(Self { node: node.into(), tokens, ice, rooms: Mutex::default(), next_conn: AtomicU64::new(1) })
+    /// Rooms in this process only: one node.
+    pub fn local(node: impl Into<String>, tokens: TokenService, ice: IceConfig) -> Arc<Self> {
+        Arc::new(Self { tokens, backend: Backend::Local(LocalHub::new(node, ice)), next_conn: AtomicU64::new(1) })
+    }
+
+    /// Rooms in Redis, shared by every node on it.
+    pub fn redis(node: impl Into<String>, tokens: TokenService, ice: IceConfig, redis: RedisHandle) -> Arc<Self> {
+        let hub = RedisHub::start(node.into(), ice, redis);
+        Arc::new(Self { tokens, backend: Backend::Redis(hub), next_conn: AtomicU64::new(1) })
     }
 
     pub fn tokens(&self) -> &TokenService {
@@ -125,177 +88,43 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn room(&self, id: &str) -> Arc<Mutex<LiveRoom>> {
-        self.rooms.lock().expect("rooms lock").entry(id.to_owned()).or_default().clone()
-    }
-
-    fn existing(&self, id: &str) -> Option<Arc<Mutex<LiveRoom>>> {
-        self.rooms.lock().expect("rooms lock").get(id).cloned()
-    }
-
-    /// Joins (or resumes) a verified participant; the socket receives `joined` and what follows on `conn`.
-    pub fn join(&self, claims: &RoomClaims, resume: Option<&Resume>, conn: Conn) -> Result<Membership, Refusal> {
-        let room = self.room(&claims.room);
-        let mut live = room.lock().expect("room lock");
-        let new_peer_id = uuid::Uuid::now_v7().to_string();
-        let joined = live.state.join(claims, resume, new_peer_id, &self.node)?;
-        if let Some(old) = &joined.replaced
-            && let Some(old_conn) = live.conns.remove(&old.peer_id)
-        {
-            let _ = old_conn.tx.try_send(Outbound::Close(4409, "replaced by a newer connection"));
-        }
-        if let Some(previous) = live.conns.insert(joined.peer_id.clone(), conn.clone()) {
-            let _ = previous.tx.try_send(Outbound::Close(4409, "replaced by a newer connection"));
-        }
-        let peer_id = joined.peer_id.clone();
-        if joined.resume_failed {
-            live.tell(&peer_id, ServerMsg::error("resume_failed", "That session cannot be resumed; this is a fresh join."));
-        }
-        let role = live.state.peer(&peer_id).map(|p| p.role.clone()).unwrap_or_default();
-        let ice_servers = self.ice.servers_for(&peer_id, now_ms() / 1000);
-        let hello = ServerMsg::Joined {
-            peer_id: peer_id.clone(),
-            role,
-            room: claims.room.clone(),
-            peers: joined.peers,
-            ice_servers,
-            polite: joined.polite,
-        };
-        match joined.resumed_after {
-            Some(last_seq) => {
-                // The resumed `joined` stands outside the room sequence (seq 0): the replay that follows keeps its seqs.
-                let frame = serde_json::to_string(&Stamped { seq: 0, msg: hello }).expect("server messages serialise");
-                let _ = conn.tx.try_send(Outbound::Frame(frame.into()));
-                let missed: Vec<Utf8Bytes> =
-                    live.log.iter().filter(|e| e.seq > last_seq && e.to.contains(&peer_id)).map(|e| e.frame.clone()).collect();
-                for frame in missed {
-                    let _ = conn.tx.try_send(Outbound::Frame(frame));
-                }
-            }
-            None => {
-                live.tell(&peer_id, hello);
-                if !joined.admitted {
-                    live.tell(&peer_id, ServerMsg::Waiting {});
-                }
-            }
-        }
-        live.deliver(joined.out);
-        metrics::counter!("signal_joins_total").increment(1);
-        Ok(Membership { room: claims.room.clone(), peer_id, conn_id: conn.id })
-    }
-
-    /// Applies one client message from a joined socket.
-    pub fn handle(&self, who: &Membership, msg: ClientMsg) {
-        let Some(room) = self.existing(&who.room) else { return };
-        let mut live = room.lock().expect("room lock");
-        if live.conns.get(&who.peer_id).map(|c| c.id) != Some(who.conn_id) {
-            return; // a replaced socket speaks no more
-        }
-        let from = who.peer_id.clone();
-        let relay = |live: &mut LiveRoom, to: String, msg: ServerMsg| match live.state.check_relay(&from, &to) {
-            Ok(()) => live.send(vec![to], msg, true),
-            Err(refusal) => live.tell(&from, refusal.message()),
-        };
-        match msg {
-            ClientMsg::Offer { to, sdp } => relay(&mut live, to, ServerMsg::Offer { from: from.clone(), sdp }),
-            ClientMsg::Answer { to, sdp } => relay(&mut live, to, ServerMsg::Answer { from: from.clone(), sdp }),
-            ClientMsg::Candidate { to, candidate } => relay(&mut live, to, ServerMsg::Candidate { from: from.clone(), candidate }),
-            ClientMsg::Chat { text } => {
-                let n = text.chars().count();
-                if n == 0 || n > MAX_CHAT_CHARS {
-                    live.tell(&from, ServerMsg::error("invalid_message", format!("A chat message has 1 to {MAX_CHAT_CHARS} characters.")));
-                } else {
-                    match live.state.check_chat(&from) {
-                        Ok(()) => live.deliver(vec![(Target::Admitted, ServerMsg::Chat { from: from.clone(), text, at: rfc3339_now() })]),
-                        Err(refusal) => live.tell(&from, refusal.message()),
-                    }
-                }
-            }
-            ClientMsg::Admit { peer_id } => match live.state.admit(&from, &peer_id) {
-                Ok(out) => live.deliver(out),
-                Err(refusal) => live.tell(&from, refusal.message()),
-            },
-            ClientMsg::End {} => match live.state.end(&from) {
-                Ok(out) => {
-                    live.deliver(out);
-                    live.ended_at = Some(Instant::now());
-                    for conn in live.conns.values() {
-                        let _ = conn.tx.try_send(Outbound::Close(1000, "consult ended"));
-                    }
-                    live.conns.clear();
-                }
-                Err(refusal) => live.tell(&from, refusal.message()),
-            },
-            ClientMsg::Leave {} => {
-                let out = live.state.remove(&from, "left");
-                live.deliver(out);
-                if let Some(conn) = live.conns.remove(&from) {
-                    let _ = conn.tx.try_send(Outbound::Close(1000, "left"));
-                }
-            }
-            ClientMsg::Ping {} => live.send(vec![from], ServerMsg::Pong {}, false),
-            ClientMsg::Join { .. } => live.tell(&from, ServerMsg::error("already_joined", "This socket has already joined.")),
+    pub async fn join(&self, claims: &RoomClaims, resume: Option<&Resume>, conn: Conn) -> Result<Membership, Refusal> {
+        match &self.backend {
+            Backend::Local(h) => h.join(claims, resume, conn),
+            Backend::Redis(h) => h.join(claims, resume, conn).await,
         }
     }
 
-    /// Tells one joined socket about a refusal it caused (bad frame, rate limit).
-    pub fn refuse(&self, who: &Membership, msg: ServerMsg) {
-        if let Some(room) = self.existing(&who.room) {
-            let mut live = room.lock().expect("room lock");
-            if live.conns.get(&who.peer_id).map(|c| c.id) == Some(who.conn_id) {
-                live.send(vec![who.peer_id.clone()], msg, false);
-            }
+    pub async fn handle(&self, who: &Membership, msg: ClientMsg) {
+        match &self.backend {
+            Backend::Local(h) => h.handle(who, msg),
+            Backend::Redis(h) => h.handle(who, msg).await,
         }
     }
 
-    /// The socket closed without `leave`: keep the peer for the resume window.
-    pub fn disconnected(&self, who: &Membership) {
-        let Some(room) = self.existing(&who.room) else { return };
-        let mut live = room.lock().expect("room lock");
-        if live.conns.get(&who.peer_id).map(|c| c.id) == Some(who.conn_id) {
-            live.conns.remove(&who.peer_id);
-            live.state.dropped(&who.peer_id, now_ms());
+    pub async fn refuse(&self, who: &Membership, msg: ServerMsg) {
+        match &self.backend {
+            Backend::Local(h) => h.refuse(who, msg),
+            Backend::Redis(h) => h.refuse(who, msg),
         }
     }
 
-    /// Expires dropped peers, trims replay logs and forgets empty rooms; run about once a second.
-    pub fn sweep(&self) {
-        let rooms: Vec<(String, Arc<Mutex<LiveRoom>>)> =
-            self.rooms.lock().expect("rooms lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut forget = Vec::new();
-        for (id, room) in rooms {
-            let mut live = room.lock().expect("room lock");
-            let out = live.state.expire(now_ms(), (RESUME_WINDOW_SECS * 1000) as i64);
-            live.deliver(out);
-            live.trim();
-            let ended_long_ago = live.ended_at.is_some_and(|t| t.elapsed() > Duration::from_secs(600));
-            if (live.state.is_empty() && live.conns.is_empty() && !live.state.ended) || ended_long_ago {
-                forget.push(id);
-            }
-        }
-        let mut rooms = self.rooms.lock().expect("rooms lock");
-        for id in forget {
-            let empty = rooms.get(&id).is_some_and(|r| {
-                let live = r.lock().expect("room lock");
-                (live.state.is_empty() && live.conns.is_empty()) || live.state.ended
-            });
-            if empty {
-                rooms.remove(&id);
-            }
+    pub async fn disconnected(&self, who: &Membership) {
+        match &self.backend {
+            Backend::Local(h) => h.disconnected(who),
+            Backend::Redis(h) => h.disconnected(who).await,
         }
     }
 
-    /// Rooms currently held, for metrics and tests.
-    pub fn room_count(&self) -> usize {
-        self.rooms.lock().expect("rooms lock").len()
-    }
-
-    /// Runs `sweep` every second until the task is dropped.
+    /// Expires dropped peers (and, with Redis, peers of dead nodes) about once a second, until dropped.
     pub async fn sweep_forever(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            self.sweep();
+            match &self.backend {
+                Backend::Local(h) => h.sweep(),
+                Backend::Redis(h) => h.sweep().await,
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 
 pub mod hub;
 pub mod ice;
+pub mod local;
 pub mod protocol;
+pub mod redis_rooms;
 pub mod room;
 pub mod session;
 pub mod token;

@@ -48,6 +48,9 @@ impl Peer {
 pub struct RoomState {
     pub peers: Vec<Peer>,
     pub ended: bool,
+    /// Identities a host has admitted: the same person rejoining (new socket, another node) skips the lobby.
+    #[serde(default)]
+    pub admitted_identities: Vec<String>,
 }
 
 /// Refusals a peer is told about with an `error` frame (the socket stays open).
@@ -57,6 +60,8 @@ pub enum Refusal {
     UnknownPeer,
     NotHost,
     Ended,
+    /// The shared room store (Redis) is not answering.
+    Unavailable,
 }
 
 impl Refusal {
@@ -66,6 +71,7 @@ impl Refusal {
             Self::UnknownPeer => ServerMsg::error("unknown_peer", "No such peer in this room; the message was dropped."),
             Self::NotHost => ServerMsg::error("forbidden", "Only the doctor may do this."),
             Self::Ended => ServerMsg::error("ended", "This consult has ended."),
+            Self::Unavailable => ServerMsg::error("unavailable", "Signalling is briefly unavailable; reconnect and resume."),
         }
     }
 }
@@ -139,7 +145,7 @@ impl RoomState {
         if let Some(old) = &replaced {
             out.push((Target::Everyone, ServerMsg::PeerLeft { peer_id: old.peer_id.clone(), reason: "replaced".into() }));
         }
-        let admitted = claims.is_host();
+        let admitted = claims.is_host() || self.admitted_identities.contains(&claims.sub);
         let peer = Peer {
             peer_id: new_peer_id.clone(),
             identity: claims.sub.clone(),
@@ -199,6 +205,10 @@ impl RoomState {
         }
         peer.admitted = true;
         let info = peer.info();
+        let identity = peer.identity.clone();
+        if !self.admitted_identities.contains(&identity) {
+            self.admitted_identities.push(identity);
+        }
         // The admitted peer moves to the end of the admission order: it is the polite one toward all present.
         let i = self.peers.iter().position(|p| p.peer_id == target).expect("found above");
         let moved = self.peers.remove(i);
@@ -367,7 +377,9 @@ mod tests {
         assert_eq!(again.replaced.as_ref().map(|p| p.peer_id.as_str()), Some(pat.as_str()));
         assert_eq!(again.out[0], (Target::Everyone, ServerMsg::PeerLeft { peer_id: pat.clone(), reason: "replaced".into() }));
         assert_eq!(room.peers.len(), 2);
-        assert!(!again.admitted, "the new socket waits to be admitted again");
+        assert!(again.admitted, "the doctor already admitted this person: no second lobby");
+        let stranger = room.join(&claims("stranger", "patient"), None, "p-s".into(), "n1").unwrap();
+        assert!(!stranger.admitted);
     }
 
     #[test]

@@ -152,7 +152,7 @@ where
 
     let (tx, mut rx) = mpsc::channel::<Outbound>(limits.outbound_queue);
     let conn = Conn { id: hub.next_conn_id(), tx };
-    let me: Membership = match hub.join(&claims, resume.as_ref(), conn) {
+    let me: Membership = match hub.join(&claims, resume.as_ref(), conn).await {
         Ok(m) => m,
         Err(refusal) => {
             let _ = sink.send(direct(refusal.message())).await;
@@ -198,21 +198,21 @@ where
                                 break;
                             }
                             if refused_in_a_row == 1 || refused_in_a_row.is_multiple_of(100) {
-                                hub.refuse(&me, ServerMsg::error("rate_limited", "Too many messages; slow down."));
+                                hub.refuse(&me, ServerMsg::error("rate_limited", "Too many messages; slow down.")).await;
                             }
                             continue;
                         }
                         refused_in_a_row = 0;
                         match protocol::parse(&text) {
-                            Ok(msg) => hub.handle(&me, msg),
+                            Ok(msg) => hub.handle(&me, msg).await,
                             Err(ParseError::UnknownType(kind)) => {
-                                hub.refuse(&me, ServerMsg::error("unknown_type", format!("Unknown message type `{kind}`.")));
+                                hub.refuse(&me, ServerMsg::error("unknown_type", format!("Unknown message type `{kind}`."))).await;
                             }
-                            Err(ParseError::Invalid(why)) => hub.refuse(&me, ServerMsg::error("invalid_message", why)),
+                            Err(ParseError::Invalid(why)) => hub.refuse(&me, ServerMsg::error("invalid_message", why)).await,
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        hub.refuse(&me, ServerMsg::error("binary_not_supported", "Frames are JSON text."));
+                        hub.refuse(&me, ServerMsg::error("binary_not_supported", "Frames are JSON text.")).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break,
@@ -235,7 +235,7 @@ where
         }
     }
     if !left_on_purpose {
-        hub.disconnected(&me);
+        hub.disconnected(&me).await;
     }
     let _ = sink.close().await;
 }

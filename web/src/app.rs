@@ -81,7 +81,10 @@ impl App {
             turn_ttl_secs: config.turn_ttl,
         };
         let node = uuid::Uuid::now_v7().to_string();
-        let hub = Hub::new(node, registry.tokens.clone(), ice);
+        let hub = match &registry.redis {
+            Some(redis) => Hub::redis(node, registry.tokens.clone(), ice, redis.clone()),
+            None => Hub::local(node, registry.tokens.clone(), ice),
+        };
         let signal = SignalState {
             hub: hub.clone(),
             limits: SessionLimits {

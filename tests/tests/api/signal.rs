@@ -129,7 +129,7 @@ async fn leave_and_end() {
     assert_eq!(left["peer_id"], patient_id.as_str());
     assert_eq!(left["reason"], "left");
 
-    let (mut patient, _) = app.ws_join("room-g", "pat-1", "patient").await;
+    let (mut patient, _) = app.ws_join("room-g", "pat-2", "patient").await;
     patient.expect("waiting").await;
     doctor.expect("peer_joined").await;
     doctor.send(json!({"type": "end"})).await;
@@ -199,7 +199,11 @@ async fn a_second_join_replaces_the_first_socket() {
     assert_eq!(patient.closed(5.0).await, Some(4409));
     let left = doctor.expect("peer_left").await;
     assert_eq!((left["peer_id"].as_str(), left["reason"].as_str()), (Some(patient_id.as_str()), Some("replaced")));
-    second.expect("waiting").await;
+    // Already admitted once: the new socket goes straight into the call.
+    let joined_again = doctor.expect("peer_joined").await;
+    assert_eq!(joined_again["peer"]["peer_id"], joined["peer_id"]);
+    second.send(json!({"type": "chat", "text": "back"})).await;
+    assert_eq!(doctor.expect("chat").await["text"], "back");
 }
 
 #[tokio::test]
