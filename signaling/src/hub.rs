@@ -2,7 +2,7 @@
 //! connected to different nodes. Both apply the same room rules (`room.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -66,18 +66,25 @@ pub struct Hub {
     tokens: TokenService,
     backend: Backend,
     next_conn: AtomicU64,
+    /// Set by `kill`: the node behaves as if its process died.
+    killed: AtomicBool,
 }
 
 impl Hub {
     /// Rooms in this process only: one node.
     pub fn local(node: impl Into<String>, tokens: TokenService, ice: IceConfig) -> Arc<Self> {
-        Arc::new(Self { tokens, backend: Backend::Local(LocalHub::new(node, ice)), next_conn: AtomicU64::new(1) })
+        Arc::new(Self {
+            tokens,
+            backend: Backend::Local(LocalHub::new(node, ice)),
+            next_conn: AtomicU64::new(1),
+            killed: AtomicBool::new(false),
+        })
     }
 
     /// Rooms in Redis, shared by every node on it.
     pub fn redis(node: impl Into<String>, tokens: TokenService, ice: IceConfig, redis: RedisHandle) -> Arc<Self> {
         let hub = RedisHub::start(node.into(), ice, redis);
-        Arc::new(Self { tokens, backend: Backend::Redis(hub), next_conn: AtomicU64::new(1) })
+        Arc::new(Self { tokens, backend: Backend::Redis(hub), next_conn: AtomicU64::new(1), killed: AtomicBool::new(false) })
     }
 
     pub fn tokens(&self) -> &TokenService {
@@ -89,6 +96,9 @@ impl Hub {
     }
 
     pub async fn join(&self, claims: &RoomClaims, resume: Option<&Resume>, conn: Conn) -> Result<Membership, Refusal> {
+        if self.killed.load(Ordering::Relaxed) {
+            return Err(Refusal::Unavailable);
+        }
         match &self.backend {
             Backend::Local(h) => h.join(claims, resume, conn),
             Backend::Redis(h) => h.join(claims, resume, conn).await,
@@ -110,9 +120,21 @@ impl Hub {
     }
 
     pub async fn disconnected(&self, who: &Membership) {
+        if self.killed.load(Ordering::Relaxed) {
+            return; // a dead process records nothing
+        }
         match &self.backend {
             Backend::Local(h) => h.disconnected(who),
             Backend::Redis(h) => h.disconnected(who).await,
+        }
+    }
+
+    /// Simulates this node's process dying, for fault tests: heartbeats stop, sockets drop, nothing is tidied up.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        match &self.backend {
+            Backend::Local(h) => h.drop_all_sockets(),
+            Backend::Redis(h) => h.drop_all_sockets(),
         }
     }
 
@@ -121,6 +143,9 @@ impl Hub {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            if self.killed.load(Ordering::Relaxed) {
+                return;
+            }
             match &self.backend {
                 Backend::Local(h) => h.sweep(),
                 Backend::Redis(h) => h.sweep().await,

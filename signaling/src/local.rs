@@ -244,6 +244,17 @@ impl LocalHub {
         }
     }
 
+    /// Closes every socket of this node (1012, service restart) without changing any room.
+    pub fn drop_all_sockets(&self) {
+        for room in self.rooms.lock().expect("rooms lock").values() {
+            let mut live = room.lock().expect("room lock");
+            for conn in live.conns.values() {
+                let _ = conn.tx.try_send(Outbound::Close(1012, "service restart"));
+            }
+            live.conns.clear();
+        }
+    }
+
     /// Rooms currently held, for metrics and tests.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().expect("rooms lock").len()

@@ -489,6 +489,17 @@ impl RedisHub {
         }
     }
 
+    /// Closes every socket of this node (1012, service restart) without changing any room.
+    pub fn drop_all_sockets(&self) {
+        let mut local = self.local.lock().expect("local lock");
+        for peers in local.values() {
+            for peer in peers.values() {
+                let _ = peer.conn.tx.try_send(Outbound::Close(1012, "service restart"));
+            }
+        }
+        local.clear();
+    }
+
     /// Hands a published frame (or close order) to the sockets of this node it is for.
     fn dispatch(&self, room: &str, payload: &[u8]) {
         let Ok(envelope) = serde_json::from_slice::<Envelope>(payload) else { return };

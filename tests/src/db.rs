@@ -3,8 +3,20 @@
 use sqlx::Connection;
 
 pub enum TestDb {
-    Sqlite { path: std::path::PathBuf, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        path: std::path::PathBuf,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+    /// Another node's view of a database someone else owns (and drops).
+    Shared {
+        url: String,
+        postgres: bool,
+    },
     Detached,
 }
 
@@ -37,13 +49,18 @@ impl TestDb {
     pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url, .. } => url,
-            Self::Postgres { url, .. } => url,
+            Self::Postgres { url, .. } | Self::Shared { url, .. } => url,
             Self::Detached => panic!("detached test database"),
         }
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres { .. })
+        matches!(self, Self::Postgres { .. } | Self::Shared { postgres: true, .. })
+    }
+
+    /// The same database, for a second node; dropping it leaves the database alone.
+    pub fn share(&self) -> Self {
+        Self::Shared { url: self.url().to_owned(), postgres: self.is_postgres() }
     }
 }
 
@@ -84,7 +101,7 @@ impl Drop for TestDb {
                 })
                 .join();
             }
-            Self::Detached => {}
+            Self::Shared { .. } | Self::Detached => {}
         }
     }
 }

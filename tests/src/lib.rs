@@ -22,6 +22,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub registry: Registry,
+    pub hub: std::sync::Arc<vaidya_signaling::Hub>,
     pub db: TestDb,
     pub redis_prefix: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -91,8 +92,18 @@ impl TestApp {
         Self::spawn_on(db, extra).await
     }
 
-    /// Starts a service on an existing test database (e.g. a second node, or a restart).
+    /// Starts a service on an existing test database (e.g. a restart).
     pub async fn spawn_on(db: TestDb, extra: &[&str]) -> Self {
+        let prefix = std::env::var("TEST_REDIS_URL").ok().map(|_| format!("test:{}:", uuid::Uuid::now_v7().simple()));
+        Self::spawn_node(db, prefix, extra).await
+    }
+
+    /// Another node of the same deployment: same database, same Redis keys. Needs `TEST_REDIS_URL`.
+    pub async fn node_beside(&self) -> Self {
+        Self::spawn_node(self.db.share(), self.redis_prefix.clone(), &[]).await
+    }
+
+    async fn spawn_node(db: TestDb, redis_prefix: Option<String>, extra: &[&str]) -> Self {
         let mut args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
@@ -110,15 +121,14 @@ impl TestApp {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let redis_prefix = std::env::var("TEST_REDIS_URL").ok().map(|url| {
-            let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+        if let (Ok(url), Some(prefix)) = (std::env::var("TEST_REDIS_URL"), &redis_prefix) {
             args.extend(["--redis-url".to_owned(), url, "--redis-prefix".to_owned(), prefix.clone()]);
-            prefix
-        });
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let config = parse_serve(&args);
         let app = vaidya_web::App::build(&config).await.expect("service starts");
         let registry = app.registry.clone();
+        let hub = app.hub.clone();
         let listener = vaidya_web::app::bind(config.listen).await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -126,7 +136,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().pool_max_idle_per_host(16).build().unwrap();
-        Self { base, client, registry, db, redis_prefix, shutdown: Some(tx) }
+        Self { base, client, registry, hub, db, redis_prefix, shutdown: Some(tx) }
     }
 
     /// Stops serving and hands the database back (to start another node or a restart on it).
@@ -135,6 +145,14 @@ impl TestApp {
             let _ = tx.send(());
         }
         std::mem::replace(&mut self.db, TestDb::detached())
+    }
+
+    /// Ends the node abruptly, as if its process died: its background work (heartbeats) and its sockets stop.
+    pub fn kill(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.hub.kill();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod facilities;
 mod health_ids;
+mod multinode;
 mod ops;
 mod providers;
 mod signal;
