@@ -57,7 +57,9 @@ impl Db {
             Backend::Sqlite => {
                 let url = sqlite_url(url);
                 let write = sqlite_pool(&url, 1).await?;
-                let read = sqlite_pool(&url, max_connections.max(2)).await?;
+                // Each SQLite connection is a thread of its own: on a small machine a few readers beat many.
+                let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
+                let read = sqlite_pool(&url, max_connections.clamp(2, (cores * 2).max(2))).await?;
                 Ok(Self { read, write, backend })
             }
             Backend::Postgres => {

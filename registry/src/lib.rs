@@ -8,6 +8,7 @@ pub mod body;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod facilities;
 pub mod geo;
 pub mod health_ids;

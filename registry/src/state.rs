@@ -7,6 +7,7 @@ use crate::auth::throttle::ThrottleLimits;
 use crate::auth::{LoginThrottle, Passwords, SigningKeys, TokenService};
 use crate::db::Db;
 use crate::domain::AadhaarHasher;
+use crate::events::EventWaker;
 use crate::redis_handle::RedisHandle;
 
 /// Settings of the registry that come from configuration.
@@ -40,6 +41,7 @@ pub struct RegistryInner {
     pub passwords: Passwords,
     pub throttle: LoginThrottle,
     pub aadhaar: AadhaarHasher,
+    pub events: EventWaker,
     pub settings: RegistrySettings,
 }
 
@@ -71,6 +73,7 @@ impl Registry {
             tokens: TokenService::new(keys, settings.access_ttl_secs, settings.refresh_ttl_secs),
             passwords: Passwords::new((cores / 2).max(1)),
             aadhaar: AadhaarHasher::new(aadhaar_key),
+            events: EventWaker::new(redis.clone()),
             throttle,
             db,
             redis,

@@ -1,6 +1,7 @@
 //! WebSocket signalling for consult rooms: the wire protocol, room tokens, ICE credentials, the room rules,
 //! the hub that relays between peers, and the `/ws/signal` endpoint.
 
+pub mod events;
 pub mod hub;
 pub mod ice;
 pub mod local;

@@ -26,7 +26,7 @@ pub fn router(state: SignalState) -> Router {
 }
 
 /// Browsers always send `Origin`; a page from another site must not open a socket with a user's token.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true; // not a browser: tools and native apps authenticate by token alone
     };

@@ -16,6 +16,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use vaidya_registry::auth::throttle::ThrottleLimits;
 use vaidya_registry::{ApiError, Db, RedisHandle, Registry, RegistrySettings};
+use vaidya_signaling::events::EventsState;
 use vaidya_signaling::{Hub, IceConfig, SessionLimits, SignalState};
 
 use crate::config::ServeConfig;
@@ -95,8 +96,12 @@ impl App {
             },
             allowed_origins: Arc::new(config.allowed_origins.clone()),
         };
-        let router = router(registry.clone(), signal, config.max_body_bytes);
-        let background = vec![tokio::spawn(chain_audit_forever(registry.clone())), tokio::spawn(hub.clone().sweep_forever())];
+        let events = EventsState { registry: registry.clone(), limits: signal.limits, allowed_origins: signal.allowed_origins.clone() };
+        let router = router(registry.clone(), signal, events, config.max_body_bytes);
+        let mut background = vec![tokio::spawn(chain_audit_forever(registry.clone())), tokio::spawn(hub.clone().sweep_forever())];
+        if let Some(redis) = &registry.redis {
+            background.push(tokio::spawn(vaidya_signaling::events::forward_redis_wakeups(redis.clone(), registry.clone())));
+        }
         Ok(Self { registry, hub, router, background })
     }
 
@@ -116,7 +121,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// The whole HTTP surface: every crate's routes, the ops endpoints and the cross-cutting layers.
-pub fn router(registry: Registry, signal: SignalState, max_body_bytes: usize) -> Router {
+pub fn router(registry: Registry, signal: SignalState, events: EventsState, max_body_bytes: usize) -> Router {
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -127,6 +132,7 @@ pub fn router(registry: Registry, signal: SignalState, max_body_bytes: usize) ->
     Router::new()
         .merge(vaidya_registry::router(registry))
         .merge(vaidya_signaling::router(signal))
+        .merge(vaidya_signaling::events::router(events))
         .merge(ops)
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

@@ -1,5 +1,8 @@
 //! Minting and checking JWTs: access and refresh tokens for the API, and other audiences (room tokens) for other crates.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use jsonwebtoken::{Algorithm, Header, Validation, decode, encode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,11 +39,17 @@ pub struct TokenService {
     keys: SigningKeys,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
+    /// Access tokens whose signature already verified. A signature check gives the same answer every time, so
+    /// only expiry is re-checked; whether the session is still live is asked of the database on every request.
+    verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
+
+/// Verified access tokens remembered at most (then the memory starts afresh).
+const VERIFIED_CACHE: usize = 50_000;
 
 impl TokenService {
     pub fn new(keys: SigningKeys, access_ttl_secs: i64, refresh_ttl_secs: i64) -> Self {
-        Self { keys, access_ttl_secs, refresh_ttl_secs }
+        Self { keys, access_ttl_secs, refresh_ttl_secs, verified: Arc::default() }
     }
 
     pub fn keys(&self) -> &SigningKeys {
@@ -85,6 +94,20 @@ impl TokenService {
 
     /// Verifies an API token of the expected kind; a refresh token is never an access token and vice versa.
     pub fn verify_api(&self, token: &str, kind: TokenKind) -> Option<Claims> {
-        self.verify::<Claims>(token, API_AUDIENCE).filter(|c| c.typ == kind)
+        if kind == TokenKind::Access {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if let Some(claims) = self.verified.lock().expect("token cache lock").get(token) {
+                return (claims.exp > now).then(|| claims.clone());
+            }
+        }
+        let claims = self.verify::<Claims>(token, API_AUDIENCE).filter(|c| c.typ == kind)?;
+        if kind == TokenKind::Access {
+            let mut cache = self.verified.lock().expect("token cache lock");
+            if cache.len() >= VERIFIED_CACHE {
+                cache.clear();
+            }
+            cache.insert(token.to_owned(), claims.clone());
+        }
+        Some(claims)
     }
 }
