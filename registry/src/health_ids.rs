@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::{self, Actor, AuditEvent};
+use crate::auth::extract::{BearerToken, authenticate, session_live};
 use crate::auth::password::check_password;
-use crate::auth::{AuthUser, MaybeAuthUser, Role};
+use crate::auth::{AuthUser, MaybeAuthUser, Role, TokenKind};
 use crate::body::ApiJson;
 use crate::db::{now_ms, rfc3339, unique_violation};
 use crate::domain::{Aadhaar, DateOfBirth, Gender, Handle, HealthIdNumber, Mobile, Pincode};
@@ -309,7 +310,11 @@ async fn load_profile(registry: &Registry, pool: &sqlx::AnyPool, digits: &str) -
     .bind(digits)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|r| HealthIdProfile {
+    Ok(row.map(|r| profile_of(registry, r)))
+}
+
+fn profile_of(registry: &Registry, r: PatientRow) -> HealthIdProfile {
+    HealthIdProfile {
         health_id: dashed(&r.health_id),
         health_address: registry.health_address(&r.handle),
         year_of_birth: year_of(&r.date_of_birth),
@@ -322,19 +327,43 @@ async fn load_profile(registry: &Registry, pool: &sqlx::AnyPool, digits: &str) -
         guardian_health_id: r.guardian_health_id.as_deref().map(dashed),
         registered_by: r.registered_by,
         created_at: rfc3339(r.created_at),
-    }))
+    }
 }
 
 /// The caller's own profile (patients). Reading one's own demographics is not an access by anyone else, so it is not audited.
 #[utoipa::path(get, path = "/api/v1/health-ids/me", tag = "health-ids",
     responses((status = 200, body = HealthIdProfile), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)),
     security(("bearer" = [])))]
-pub async fn me(State(registry): State<Registry>, user: AuthUser) -> ApiResult<Json<HealthIdProfile>> {
-    if user.role != Role::Patient {
-        return Err(ApiError::not_found());
+pub async fn me(State(registry): State<Registry>, BearerToken(token): BearerToken) -> ApiResult<Json<HealthIdProfile>> {
+    let claims = registry.tokens.verify_api(&token, TokenKind::Access).ok_or_else(ApiError::unauthorized)?;
+    // The hottest read: the session check of `authenticate` and the profile in one round trip.
+    let row: Option<MeRow> = sqlx::query_as(
+        "SELECT a.status, a.role, s.revoked_at, s.expires_at, p.health_id, p.handle, p.name, p.gender, p.date_of_birth, p.mobile, \
+         p.aadhaar_last4, p.address_line, p.district, p.state, p.pincode, p.guardian_health_id, p.registered_by, p.created_at \
+         FROM sessions s JOIN accounts a ON a.id = s.account_id JOIN patients p ON p.account_id = a.id WHERE s.id = $1 AND a.id = $2",
+    )
+    .bind(&claims.sid)
+    .bind(&claims.sub)
+    .fetch_optional(registry.db.reader())
+    .await?;
+    match row {
+        Some(row) if session_live(&row.status, &row.role, row.revoked_at, row.expires_at, &claims.role) => {
+            Ok(Json(profile_of(&registry, row.patient)))
+        }
+        Some(_) => Err(ApiError::unauthorized()),
+        // Not a patient, or no live session: `authenticate` tells which (401), else it is not found.
+        None => authenticate(&registry, &token).await.and(Err(ApiError::not_found())),
     }
-    let profile = load_profile(&registry, registry.db.reader(), &user.subject_id).await?;
-    profile.map(Json).ok_or_else(ApiError::not_found)
+}
+
+#[derive(sqlx::FromRow)]
+struct MeRow {
+    status: String,
+    role: String,
+    revoked_at: Option<i64>,
+    expires_at: i64,
+    #[sqlx(flatten)]
+    patient: PatientRow,
 }
 
 /// Doctors and admins look up a Health ID; anyone else gets 404. Every lookup is audited.

@@ -168,7 +168,8 @@ pub async fn create(
     if taken.is_some() {
         return Err(ApiError::conflict("username_taken", "This username is taken."));
     }
-    let dup: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE council = $1 AND registration_number = $2")
+    // Councils are named in any letter case; one registration is one professional.
+    let dup: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE LOWER(council) = LOWER($1) AND registration_number = $2")
         .bind(&council)
         .bind(&registration)
         .fetch_optional(&mut *tx)

@@ -103,6 +103,11 @@ impl TestApp {
         Self::spawn_node(self.db.share(), self.redis_prefix.clone(), &[]).await
     }
 
+    /// A node on `db` using the Redis at `redis_url` under `prefix` (for fault tests with a private Redis).
+    pub async fn spawn_with_redis(db: TestDb, redis_url: &str, prefix: &str) -> Self {
+        Self::spawn_node(db, None, &["--redis-url", redis_url, "--redis-prefix", prefix]).await
+    }
+
     async fn spawn_node(db: TestDb, redis_prefix: Option<String>, extra: &[&str]) -> Self {
         let mut args: Vec<String> = [
             "--listen",
@@ -333,4 +338,5 @@ pub fn broken_aadhaar() -> String {
     format!("{}{}", &good[..11], (last + 1) % 10)
 }
 
+pub mod redis_server;
 pub mod ws;

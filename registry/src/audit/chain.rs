@@ -107,16 +107,19 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-/// Recomputes every link in order; any edited, removed or reordered event breaks the chain.
+/// Recomputes every link up to the head, in order; any edited, removed or reordered event breaks the chain.
+/// The head is read first: links that chainers add while the walk runs are left for the next verification.
 pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(db.reader()).await?;
+    let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
     let mut expected_prev = "0".repeat(64);
     let mut checked: i64 = 0;
     loop {
         let select = format!(
             "SELECT c.seq, c.prev_hash, c.hash, {EVENT_COLUMNS} FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id \
-             WHERE c.seq > $1 ORDER BY c.seq LIMIT 1000"
+             WHERE c.seq > $1 AND c.seq <= $2 ORDER BY c.seq LIMIT 1000"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(select)).bind(checked).fetch_all(db.reader()).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(select)).bind(checked).bind(head_seq).fetch_all(db.reader()).await?;
         if rows.is_empty() {
             break;
         }
@@ -145,8 +148,6 @@ pub async fn verify(db: &Db) -> Result<VerifyReport, sqlx::Error> {
             checked = seq;
         }
     }
-    let head = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(db.reader()).await?;
-    let (head_seq, head_hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
     if head_seq != checked || (checked > 0 && head_hash != expected_prev) {
         return Ok(VerifyReport {
             ok: false,

@@ -55,6 +55,22 @@ struct SessionRow {
     expires_at: i64,
 }
 
+/// Whether a session row still admits its token: account active, session neither revoked nor expired, same role.
+pub fn session_live(status: &str, role: &str, revoked_at: Option<i64>, expires_at: i64, token_role: &str) -> bool {
+    status == "active" && revoked_at.is_none() && expires_at > crate::db::now_ms() && role == token_role
+}
+
+/// The raw bearer token, for handlers that check the session together with their own query.
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        bearer(parts).flatten().map(|t| Self(t.to_owned())).ok_or_else(ApiError::unauthorized)
+    }
+}
+
 /// Resolves a bearer token to the caller, checking the session and account in the database on every request
 /// so that logout and suspension take effect at once on every node.
 pub async fn authenticate(registry: &Registry, token: &str) -> ApiResult<AuthUser> {
@@ -68,8 +84,7 @@ pub async fn authenticate(registry: &Registry, token: &str) -> ApiResult<AuthUse
     .fetch_optional(registry.db.reader())
     .await?;
     let row = row.ok_or_else(ApiError::unauthorized)?;
-    let live = row.status == "active" && row.revoked_at.is_none() && row.expires_at > crate::db::now_ms() && row.role == claims.role;
-    if !live {
+    if !session_live(&row.status, &row.role, row.revoked_at, row.expires_at, &claims.role) {
         return Err(ApiError::unauthorized());
     }
     let role = Role::parse(&row.role).ok_or_else(ApiError::unauthorized)?;

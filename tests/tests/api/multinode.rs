@@ -113,3 +113,64 @@ async fn peers_of_a_dead_node_leave_the_room_within_fifteen_seconds() {
     assert!(started.elapsed().as_secs_f64() <= 15.5, "took {:?}", started.elapsed());
     drop(patient);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_nodes_recover_when_redis_restarts() {
+    if !redis_configured("Redis restart") {
+        return;
+    }
+    let mut redis = vaidya_tests::redis_server::PrivateRedis::start().await;
+    let prefix = format!("fault:{}:", uuid::Uuid::now_v7().simple());
+    let node1 = TestApp::spawn_with_redis(vaidya_tests::TestDb::create().await, &redis.url(), &prefix).await;
+    let node2 = TestApp::spawn_with_redis(node1.db.share(), &redis.url(), &prefix).await;
+    for node in [&node1, &node2] {
+        assert_eq!(node.get("/readyz", None).await.status, 200);
+    }
+    let (mut doctor, _) = node2.ws_join("room-r", "doc-1", "doctor").await;
+    let (mut patient, joined) = node1.ws_join("room-r", "pat-1", "patient").await;
+    let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
+    doctor.wait_for("peer_joined").await;
+    doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
+    patient.wait_for("admitted").await;
+
+    redis.kill();
+    for node in [&node1, &node2] {
+        let ready = node.get("/readyz", None).await;
+        assert_eq!(ready.status, 503);
+        assert_eq!(ready.body["redis"], "down");
+    }
+    // Signalling says it is unavailable rather than failing silently; the sockets stay up.
+    patient.send(json!({"type": "chat", "text": "anyone?"})).await;
+    assert_eq!(patient.wait_for("error").await["code"], "unavailable");
+
+    redis.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for node in [&node1, &node2] {
+        while node.get("/readyz", None).await.status != 200 {
+            assert!(std::time::Instant::now() < deadline, "a node did not become ready again");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // Redis kept nothing: the participants join afresh and the consult goes on across the nodes.
+    drop((doctor, patient));
+    let mut joined_again = None;
+    while joined_again.is_none() {
+        let mut client = node2.ws_connect().await;
+        client.send(json!({"type": "join", "token": node2.room_token("room-r", "doc-1", "doctor")})).await;
+        match client.next_within(3.0).await {
+            Next::Json(v) if v["type"] == "joined" => joined_again = Some(client),
+            _ => {
+                assert!(std::time::Instant::now() < deadline, "signalling did not recover");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+    }
+    let mut doctor = joined_again.unwrap();
+    let (mut patient, joined) = node1.ws_join("room-r", "pat-1", "patient").await;
+    let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
+    doctor.wait_for("peer_joined").await;
+    doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
+    patient.wait_for("admitted").await;
+    patient.send(json!({"type": "chat", "text": "we are back"})).await;
+    assert_eq!(doctor.wait_for("chat").await["text"], "we are back");
+}
