@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::address::{Address, AddressInput, ValidAddress};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::{AuthUser, Role};
 use crate::body::{ApiJson, ApiQuery};
@@ -13,11 +14,10 @@ use crate::db::{now_ms, rfc3339};
 use crate::domain::{FacilityId, Pincode};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::geo;
-use crate::health_ids::{Address, AddressInput};
 use crate::page::{self, ListResponse};
 use crate::sql::{Arg, Sql, like_escape};
 use crate::state::Registry;
-use crate::text::{optional_text, required_text};
+use crate::text::required_text;
 
 pub const KINDS: [&str; 5] = ["hospital", "clinic", "diagnostic_lab", "imaging_centre", "pharmacy"];
 pub const SYSTEMS: [&str; 7] = ["modern", "ayurveda", "yoga", "unani", "siddha", "homeopathy", "sowa_rigpa"];
@@ -134,14 +134,7 @@ pub async fn create(
             systems_unique.push(s);
         }
     }
-    let address = req.address.unwrap_or_default();
-    let line = v.check("address.line", optional_text(address.line.as_deref(), 200)).flatten();
-    let district = v.check("address.district", optional_text(address.district.as_deref(), 100)).flatten();
-    let state = v.check("address.state", required_text(address.state.as_deref(), 2, 100));
-    let pincode = match address.pincode.as_deref() {
-        Some(p) => v.check("address.pincode", Pincode::parse(p)),
-        None => v.check("address.pincode", Err("is required")),
-    };
+    let address = AddressInput::check(req.address, &mut v);
     let location = req.location.unwrap_or_default();
     let point = match (location.lat, location.lon) {
         (Some(lat), Some(lon)) => v.check("location", geo::check_point(lat, lon).map(|_| (lat, lon))),
@@ -149,8 +142,8 @@ pub async fn create(
     };
     let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).and_then(|p| v.check("phone", check_phone(p)));
     v.finish()?;
-    let (Some(name), Some(kind), Some(ownership), Some(state), Some(pincode), Some((lat, lon))) =
-        (name, kind, ownership, state, pincode, point)
+    let (Some(name), Some(kind), Some(ownership), Some(ValidAddress { line, district, state, pincode }), Some((lat, lon))) =
+        (name, kind, ownership, address, point)
     else {
         return Err(ApiError::unprocessable("validation_failed", "The facility is incomplete."));
     };

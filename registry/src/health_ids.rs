@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::address::{Address, AddressInput, ValidAddress};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::extract::{BearerToken, authenticate, session_live};
 use crate::auth::password::check_password;
@@ -16,15 +17,7 @@ use crate::db::{now_ms, rfc3339, unique_violation};
 use crate::domain::{Aadhaar, DateOfBirth, Gender, Handle, HealthIdNumber, Mobile, Pincode};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::state::Registry;
-use crate::text::{optional_text, required_text};
-
-#[derive(Deserialize, ToSchema, Default)]
-pub struct AddressInput {
-    pub line: Option<String>,
-    pub district: Option<String>,
-    pub state: Option<String>,
-    pub pincode: Option<String>,
-}
+use crate::text::required_text;
 
 #[derive(Deserialize, ToSchema, Default)]
 pub struct RegisterHealthId {
@@ -45,14 +38,6 @@ pub struct RegisterHealthId {
     pub password: Option<SecretString>,
     /// Required when the person is under 18.
     pub guardian_health_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema, Debug)]
-pub struct Address {
-    pub line: Option<String>,
-    pub district: Option<String>,
-    pub state: String,
-    pub pincode: String,
 }
 
 /// A patient's own profile.
@@ -114,17 +99,7 @@ fn validate(req: RegisterHealthId) -> ApiResult<ValidRegistration> {
     };
     let aadhaar = req.aadhaar.as_ref().and_then(|a| v.check("aadhaar", Aadhaar::parse(a.expose_secret())));
     let handle = req.handle.as_deref().and_then(|h| v.check("handle", Handle::parse(h)));
-    let address = req.address.unwrap_or_default();
-    if address.state.is_none() && address.pincode.is_none() && address.line.is_none() {
-        v.add("address", "is required, with at least state and pincode");
-    }
-    let line = v.check("address.line", optional_text(address.line.as_deref(), 200)).flatten();
-    let district = v.check("address.district", optional_text(address.district.as_deref(), 100)).flatten();
-    let state = v.check("address.state", required_text(address.state.as_deref(), 2, 100));
-    let pincode = match address.pincode.as_deref() {
-        Some(p) => v.check("address.pincode", Pincode::parse(p)),
-        None => v.check("address.pincode", Err("is required")),
-    };
+    let address = AddressInput::check(req.address, &mut v);
     let password = match req.password {
         Some(p) => v.check("password", check_password(p.expose_secret())).map(|_| p),
         None => v.check("password", Err("is required")),
@@ -137,8 +112,8 @@ fn validate(req: RegisterHealthId) -> ApiResult<ValidRegistration> {
         v.add("guardian_health_id", "a person under 18 must name a guardian's Health ID");
     }
     v.finish()?;
-    match (name, gender, dob, mobile, state, pincode, password) {
-        (Some(name), Some(gender), Some(dob), Some(mobile), Some(state), Some(pincode), Some(password)) => {
+    match (name, gender, dob, mobile, address, password) {
+        (Some(name), Some(gender), Some(dob), Some(mobile), Some(ValidAddress { line, district, state, pincode }), Some(password)) => {
             Ok(ValidRegistration { name, gender, dob, mobile, aadhaar, handle, line, district, state, pincode, password, guardian })
         }
         _ => Err(ApiError::unprocessable("validation_failed", "The registration is incomplete.")),

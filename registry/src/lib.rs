@@ -2,6 +2,7 @@
 //! the database handle and migrations, the audit log, the error type and typed ids.
 
 pub mod accounts;
+pub mod address;
 pub mod audit;
 pub mod auth;
 pub mod body;

@@ -19,9 +19,9 @@ use vaidya_registry::auth::extract::authenticate;
 use vaidya_registry::events;
 use vaidya_registry::{ApiError, RedisHandle, Registry};
 
-use crate::protocol::{CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_SECS, MAX_FRAME_BYTES};
+use crate::protocol::{CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_SECS};
 use crate::session::SessionLimits;
-use crate::ws::origin_allowed;
+use crate::ws::{origin_allowed, small_buffers};
 
 #[derive(Clone)]
 pub struct EventsState {
@@ -38,11 +38,7 @@ async fn upgrade(State(state): State<EventsState>, headers: HeaderMap, ws: WebSo
     if !origin_allowed(&headers, &state.allowed_origins) {
         return ApiError::forbidden("origin_not_allowed", "This origin may not open event sockets.").into_response();
     }
-    ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| run(state.registry, state.limits, socket))
+    small_buffers(ws).on_upgrade(move |socket| run(state.registry, state.limits, socket))
 }
 
 #[derive(Deserialize)]

@@ -41,11 +41,12 @@ async fn upgrade(State(state): State<SignalState>, headers: HeaderMap, ws: WebSo
     if !origin_allowed(&headers, &state.allowed_origins) {
         return ApiError::forbidden("origin_not_allowed", "This origin may not open signalling sockets.").into_response();
     }
-    ws.read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(state.hub, state.limits, socket))
+    small_buffers(ws).on_upgrade(move |socket| session::run(state.hub, state.limits, socket))
+}
+
+/// Socket buffers kept small (an idle connection's memory is what bounds a node) and frames capped at 64 KiB.
+pub(crate) fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(4 * 1024).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
 }
 
 #[cfg(test)]

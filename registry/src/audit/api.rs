@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::chain::{self, VerifyReport};
+use super::chain::{self, EventRow, VerifyReport};
 use crate::auth::{AuthUser, Role};
 use crate::body::ApiQuery;
 use crate::db::rfc3339;
@@ -45,27 +45,12 @@ pub struct AuditItem {
     pub subject_health_id: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: String,
-    at: i64,
-    actor_id: Option<String>,
-    actor_role: Option<String>,
-    actor_name: Option<String>,
-    subject_health_id: Option<String>,
-    action: String,
-    resource_type: String,
-    resource_id: Option<String>,
-    purpose: Option<String>,
-    outcome: String,
-}
-
 fn display_health_id(digits: &str) -> String {
     HealthIdNumber::parse(digits).map(|h| h.to_string()).unwrap_or_else(|_| digits.to_owned())
 }
 
-impl From<Row> for AuditItem {
-    fn from(r: Row) -> Self {
+impl From<EventRow> for AuditItem {
+    fn from(r: EventRow) -> Self {
         let when = rfc3339(r.at);
         let resource_id = r.resource_id.map(|id| if r.resource_type == "health_id" { display_health_id(&id) } else { id });
         Self {
@@ -108,7 +93,7 @@ pub async fn list_audit(
         },
         _ => return Err(ApiError::forbidden("forbidden", "Only patients and admins read the audit log.")),
     };
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome \
          FROM audit_events WHERE ($1 IS NULL OR subject_health_id = $1) AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
     )

@@ -12,19 +12,20 @@ use crate::db::Db;
 
 const BATCH: i64 = 500;
 
+/// One audit event as stored: what the chain hashes and the audit API shows.
 #[derive(sqlx::FromRow)]
-struct EventRow {
-    id: String,
-    at: i64,
-    actor_id: Option<String>,
-    actor_role: Option<String>,
-    actor_name: Option<String>,
-    subject_health_id: Option<String>,
-    action: String,
-    resource_type: String,
-    resource_id: Option<String>,
-    purpose: Option<String>,
-    outcome: String,
+pub struct EventRow {
+    pub id: String,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub actor_name: Option<String>,
+    pub subject_health_id: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub purpose: Option<String>,
+    pub outcome: String,
 }
 
 fn link_hash(prev: &str, e: &EventRow) -> String {
