@@ -126,6 +126,9 @@ impl TestApp {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // A test that names its own Redis (a private or unreachable one) overrides TEST_REDIS_URL.
+        let own_redis = extra.contains(&"--redis-url");
+        let redis_prefix = if own_redis { None } else { redis_prefix };
         if let (Ok(url), Some(prefix)) = (std::env::var("TEST_REDIS_URL"), &redis_prefix) {
             args.extend(["--redis-url".to_owned(), url, "--redis-prefix".to_owned(), prefix.clone()]);
         }
