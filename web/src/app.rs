@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
@@ -146,17 +147,7 @@ pub fn router(registry: Registry, signal: SignalState, events: EventsState, max_
             tracing::info_span!("http", http.method = %req.method(), http.route = %route)
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
-        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response_body()))
-}
-
-trait IntoResponseBody {
-    fn into_response_body(self) -> axum::response::Response;
-}
-
-impl IntoResponseBody for ApiError {
-    fn into_response_body(self) -> axum::response::Response {
-        axum::response::IntoResponse::into_response(self)
-    }
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
 }
 
 /// Links new audit events into the hash chain every second; one node at a time does the work.
