@@ -19,6 +19,9 @@ use crate::token::RoomClaims;
 
 /// How long sent frames stay replayable: longer than the resume window, so nothing a resuming peer missed is gone.
 pub const LOG_RETENTION: Duration = Duration::from_secs(2 * RESUME_WINDOW_SECS);
+/// Frames kept per room for replay, at most: enough for the signals of one negotiation, and memory stays bounded
+/// under any load.
+pub const LOG_MAX_FRAMES: usize = 128;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 
-use crate::hub::{Conn, LOG_RETENTION, MAX_CHAT_CHARS, Membership, Outbound, direct_frame, now_ms, rfc3339_now};
+use crate::hub::{Conn, LOG_MAX_FRAMES, LOG_RETENTION, MAX_CHAT_CHARS, Membership, Outbound, direct_frame, now_ms, rfc3339_now};
 use crate::ice::IceConfig;
 use crate::protocol::{ClientMsg, RESUME_WINDOW_SECS, Resume, ServerMsg, Stamped};
 use crate::room::{Out, Refusal, RoomState, Target};
@@ -49,6 +49,9 @@ impl LiveRoom {
             }
         }
         if log {
+            if self.log.len() >= LOG_MAX_FRAMES {
+                self.log.pop_front();
+            }
             self.log.push_back(LogEntry { at: Instant::now(), seq: self.seq, to, frame });
         }
     }
@@ -258,5 +261,43 @@ impl LocalHub {
     /// Rooms currently held, for metrics and tests.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().expect("rooms lock").len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    fn claims(sub: &str) -> RoomClaims {
+        RoomClaims {
+            iss: "vaidya".into(),
+            aud: "vaidya-signal".into(),
+            sub: sub.into(),
+            room: "r".into(),
+            role: "doctor".into(),
+            name: sub.into(),
+            iat: 0,
+            exp: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn the_replay_log_stays_bounded_under_load() {
+        let hub = LocalHub::new("n1", IceConfig::default());
+        let (tx_a, mut rx_a) = mpsc::channel(100_000);
+        let (tx_b, _rx_b) = mpsc::channel(100_000);
+        let a = hub.join(&claims("a"), None, Conn { id: 1, tx: tx_a }).unwrap();
+        let b = hub.join(&claims("b"), None, Conn { id: 2, tx: tx_b }).unwrap();
+        for i in 0..5_000 {
+            hub.handle(&a, ClientMsg::Offer { to: b.peer_id.clone(), sdp: format!("v=0 {i}") });
+        }
+        let room = hub.existing("r").unwrap();
+        let live = room.lock().unwrap();
+        assert_eq!(live.log.len(), LOG_MAX_FRAMES);
+        assert_eq!(live.log.back().map(|e| e.seq), Some(live.seq), "the newest frames are the ones kept");
+        drop(live);
+        assert!(rx_a.try_recv().is_ok());
     }
 }

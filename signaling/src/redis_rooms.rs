@@ -42,7 +42,7 @@ for i = 6, #ARGV, 2 do
   redis.call('RPUSH', KEYS[4], entry)
   redis.call('PUBLISH', ARGV[4], entry)
 end
-redis.call('LTRIM', KEYS[4], -2000, -1)
+redis.call('LTRIM', KEYS[4], -128, -1)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('EXPIRE', KEYS[4], ARGV[5])
 return 1
@@ -62,7 +62,7 @@ local frame = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
 local entry = '{"seq":' .. seq .. ',"to":' .. to .. ',"frame":' .. cjson.encode(frame) .. '}'
 redis.call('RPUSH', KEYS[3], entry)
 redis.call('PUBLISH', ARGV[4], entry)
-if seq % 100 == 0 then redis.call('LTRIM', KEYS[3], -2000, -1) end
+if seq % 16 == 0 then redis.call('LTRIM', KEYS[3], -128, -1) end
 return 'ok'
 "#;
 

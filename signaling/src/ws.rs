@@ -46,7 +46,7 @@ async fn upgrade(State(state): State<SignalState>, headers: HeaderMap, ws: WebSo
 
 /// Socket buffers kept small (an idle connection's memory is what bounds a node) and frames capped at 64 KiB.
 pub(crate) fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.read_buffer_size(4 * 1024).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
+    ws.read_buffer_size(1024).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
 }
 
 #[cfg(test)]
