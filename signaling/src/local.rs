@@ -135,9 +135,10 @@ impl LocalHub {
                 }
             }
             None => {
-                live.tell(&peer_id, hello);
+                // Not logged: a socket that resumes is sent a fresh `joined` (and the logged `admitted`, if it came).
+                live.send(vec![peer_id.clone()], hello, false);
                 if !joined.admitted {
-                    live.tell(&peer_id, ServerMsg::Waiting {});
+                    live.send(vec![peer_id.clone()], ServerMsg::Waiting {}, false);
                 }
             }
         }

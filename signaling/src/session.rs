@@ -239,3 +239,49 @@ where
     }
     let _ = sink.close().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::ice::IceConfig;
+
+    /// A socket that never yields a frame and swallows every one sent.
+    struct Silent;
+
+    impl Stream for Silent {
+        type Item = Result<Message, axum::Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<Message> for Silent {
+        type Error = axum::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, _: Message) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn the_task_of_one_socket_stays_small() {
+        // What every idle connection costs besides its socket buffers: the memory of a node is bounded by this.
+        let keys = vaidya_registry::auth::SigningKeys::from_seed(&[1u8; 32]);
+        let hub = Hub::local("n", vaidya_registry::auth::TokenService::new(keys, 60, 60), IceConfig::default());
+        let task = run(hub, SessionLimits::default(), Silent);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("socket task: {size} bytes");
+        assert!(size <= 3072, "the socket task grew to {size} bytes");
+    }
+}
