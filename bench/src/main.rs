@@ -2,16 +2,22 @@
 //!
 //! From the workspace root, after `cargo build --release -p vaidya-web -p vaidya-bench`:
 //! `target/release/vaidya-bench registry [--backend sqlite|postgres|both] [--duration-secs 10] ...`
+//! `target/release/vaidya-bench signal [--idle 10000] [--pairs 100] [--duration-secs 10] [--skip-peerjs] ...`
 //! (`--help` lists every flag). It exits 0 when every target is met, 2 when one is missed, 1 on error.
 
 mod cpu;
 mod http;
 mod load;
+mod mem;
+mod peerjs;
+mod relay;
 mod report;
 mod scenarios;
 mod seed;
 mod server;
+mod signal;
 mod workloads;
+mod wsclient;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +40,9 @@ struct Cli {
 enum Command {
     /// Registry figures: nearby-pharmacy search, authenticated `/me` reads, `/me` beside continuous logins.
     Registry(RegistryArgs),
+    /// Signalling figures: `/ws/signal` against the PeerJS server (idle memory, relay throughput, latency), and two
+    /// nodes through Redis.
+    Signal(signal::SignalArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,22 +94,39 @@ struct RegistryArgs {
 }
 
 fn main() -> ExitCode {
-    let Cli { command: Command::Registry(args) } = Cli::parse();
+    let command = Cli::parse().command;
+    let (load_cpu, threads) = match &command {
+        Command::Registry(args) => (args.load_cpu.clone(), None),
+        Command::Signal(args) => (signal::cpus(&args.load_cpu).map(str::to_owned), Some(args.threads as usize)),
+    };
     // Pin before the runtime starts so every worker thread inherits the mask.
-    if let Some(cpus) = &args.load_cpu
+    if let Some(cpus) = &load_cpu
         && let Err(e) = pin_self(cpus)
     {
         eprintln!("vaidya-bench: {e}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vaidya-bench: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(registry(args)) {
+    let outcome = match command {
+        Command::Registry(args) => runtime.block_on(registry(args)),
+        Command::Signal(args) => runtime.block_on(async {
+            tokio::select! {
+                result = signal::run(args) => result,
+                _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+            }
+        }),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         // Figures were printed but some target was missed.
         Ok(false) => ExitCode::from(2),
@@ -176,7 +202,13 @@ async fn one_backend(engine: Engine, args: &RegistryArgs, rng: &mut StdRng) -> R
 
 async fn serve_and_measure(engine: Engine, db: &Database, args: &RegistryArgs, rng: &mut StdRng) -> Result<Vec<report::Row>, Error> {
     let log_file = std::env::temp_dir().join(format!("vaidya-bench-{}-{}.log", engine.name(), std::process::id()));
-    let launch = Launch { binary: &args.server_bin, database_url: db.url(), cpus: args.server_cpu.as_deref(), log_file: log_file.clone() };
+    let launch = Launch {
+        binary: &args.server_bin,
+        database_url: db.url(),
+        cpus: args.server_cpu.as_deref(),
+        log_file: log_file.clone(),
+        extra: Vec::new(),
+    };
     eprintln!("[{}] starting {}", engine.name(), args.server_bin.display());
     let server = Server::start(launch).await?;
     let result = scenarios::registry(engine, &server, &db.url(), args, rng).await;

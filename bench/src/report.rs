@@ -75,13 +75,17 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for row in &cells {
+    aligned(&HEADERS, &cells, |i| (2..=7).contains(&i))
+}
+
+/// Renders `rows` under `headers`, columns padded to their widest cell; `numeric` columns are right-aligned.
+fn aligned<const N: usize>(headers: &[&str; N], rows: &[[String; N]], numeric: impl Fn(usize) -> bool) -> String {
+    let mut widths = headers.map(str::len);
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let numeric = |i: usize| (2..=7).contains(&i);
     let line = |row: &[String]| {
         let parts: Vec<String> = row
             .iter()
@@ -91,15 +95,85 @@ pub fn table(rows: &[Row]) -> String {
         parts.join("  ").trim_end().to_owned()
     };
     let mut out = String::new();
-    out.push_str(&line(&HEADERS.map(String::from)));
+    out.push_str(&line(&headers.map(String::from)));
     out.push('\n');
     out.push_str(&line(&widths.map(|w| "-".repeat(w))));
     out.push('\n');
-    for row in &cells {
+    for row in rows {
         out.push_str(&line(row));
         out.push('\n');
     }
     out
+}
+
+/// One line of the vaidya-against-PeerJS table.
+pub struct Comparison {
+    pub name: String,
+    pub unit: &'static str,
+    pub vaidya: f64,
+    /// `None` when PeerJS was not run or has no counterpart (two nodes through Redis).
+    pub peerjs: Option<f64>,
+    pub target: String,
+    pub pass: Option<bool>,
+    pub note: String,
+}
+
+impl Comparison {
+    pub fn new(name: impl Into<String>, unit: &'static str, vaidya: f64, peerjs: Option<f64>) -> Self {
+        Self { name: name.into(), unit, vaidya, peerjs, target: "-".into(), pass: None, note: String::new() }
+    }
+
+    /// vaidya / PeerJS.
+    pub fn ratio(&self) -> Option<f64> {
+        self.peerjs.filter(|p| *p > 0.0).map(|p| self.vaidya / p)
+    }
+
+    pub fn target(mut self, text: impl Into<String>, met: Option<bool>) -> Self {
+        self.target = text.into();
+        self.pass = met;
+        self
+    }
+
+    pub fn note(mut self, text: impl Into<String>) -> Self {
+        self.note = text.into();
+        self
+    }
+}
+
+/// Two decimals for small figures, none for large ones.
+fn figure(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+const COMPARISON_HEADERS: [&str; 8] = ["measurement", "unit", "vaidya", "PeerJS", "vaidya/PeerJS", "target", "result", "notes"];
+
+pub fn comparison_table(rows: &[Comparison]) -> String {
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.unit.to_owned(),
+                figure(r.vaidya),
+                r.peerjs.map_or("-".into(), figure),
+                r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
+                r.target.clone(),
+                match r.pass {
+                    Some(true) => "pass".into(),
+                    Some(false) => "FAIL".into(),
+                    None => "-".into(),
+                },
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    aligned(&COMPARISON_HEADERS, &cells, |i| (2..=4).contains(&i))
 }
 
 #[cfg(test)]
@@ -119,5 +193,13 @@ mod tests {
         let text = table(&[row]);
         assert!(text.contains("FAIL"), "{text}");
         assert_eq!(text.lines().count(), 3);
+    }
+
+    #[test]
+    fn comparison_ratio() {
+        let row = Comparison::new("relay", "msg/s", 30_000.0, Some(10_000.0)).target(">= 1.5x PeerJS", Some(true));
+        assert_eq!(row.ratio(), Some(3.0));
+        let text = comparison_table(&[row, Comparison::new("redis p99", "ms", 2.5, None)]);
+        assert!(text.contains("3.00x") && text.contains("30000") && text.contains("2.50"), "{text}");
     }
 }

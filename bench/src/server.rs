@@ -106,6 +106,8 @@ pub struct Launch<'a> {
     /// `taskset -c` CPU list to pin the server to, if any.
     pub cpus: Option<&'a str>,
     pub log_file: PathBuf,
+    /// More `serve` flags (e.g. `--signal-rate 1000000`).
+    pub extra: Vec<String>,
 }
 
 /// The running child; killed when stopped or dropped.
@@ -138,6 +140,7 @@ impl Server {
             .args(["--listen", &addr.to_string(), "--database-url", &launch.database_url])
             // The login workload logs in thousands of times: lift the failure limits so nothing is throttled.
             .args(["--login-failures-per-account", "1000000", "--login-failures-per-address", "1000000"])
+            .args(&launch.extra)
             .env_remove("REDIS_URL")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -5,6 +5,8 @@ pub mod events;
 pub mod hub;
 pub mod ice;
 pub mod local;
+#[cfg(feature = "peer")]
+pub mod peer;
 pub mod protocol;
 pub mod redis_rooms;
 pub mod room;

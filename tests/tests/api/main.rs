@@ -10,3 +10,4 @@ mod multinode;
 mod ops;
 mod providers;
 mod signal;
+mod webrtc;

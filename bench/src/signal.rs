@@ -1,0 +1,534 @@
+//! The signalling run: vaidya's `/ws/signal` and the PeerJS server measured in turn, on the same CPUs and with the
+//! same clients — memory per idle socket, closed-loop relay throughput, one-way latency at a fixed rate — then two
+//! vaidya nodes through Redis; printed as a vaidya / PeerJS table against the issue's targets.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use futures::{SinkExt, StreamExt};
+use rand::Rng;
+use sqlx::{AnyConnection, Connection};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use vaidya_registry::auth::{SigningKeys, TokenService};
+
+use crate::cpu::{self, Meter};
+use crate::http::Error;
+use crate::load::Window;
+use crate::mem::{self, Rss};
+use crate::peerjs::{self, PeerJs};
+use crate::relay::{self, Outcome, Pacing};
+use crate::report::{self, Comparison};
+use crate::server::{Database, Engine, Launch, Server};
+use crate::wsclient::{Endpoints, Kind, Vaidya, Ws, peerjs_open};
+
+/// PeerJS memory per idle connection measured elsewhere, used as the bar when PeerJS is skipped.
+const PEERJS_REFERENCE_KIB: f64 = 7.4;
+const THROUGHPUT_RATIO: f64 = 1.5;
+const LATENCY_RATIO: f64 = 0.5;
+const REDIS_P99_MS: f64 = 10.0;
+/// Ceiling on messages per workload whatever the clock does.
+const MAX_MESSAGES: u64 = 50_000_000;
+/// Sockets opened at once while building the idle set and the pairs.
+const CONNECT_CONCURRENCY: usize = 128;
+/// How long the idle set sits before its memory is read, so in-flight set-up has finished.
+const SETTLE: Duration = Duration::from_secs(3);
+/// A PeerJS client sends HEARTBEAT this often (the browser library's default).
+const PEERJS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+#[derive(Args, Debug)]
+pub struct SignalArgs {
+    /// Idle sockets held open for the memory figure (vaidya: rooms of two doctors; PeerJS: one id each).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(2..=60_000))]
+    idle: u32,
+    /// Sender/receiver pairs of the relay workloads (vaidya: a room of two doctors each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    pairs: u32,
+    /// Messages in flight per pair in the closed-loop throughput workload.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    in_flight: u32,
+    /// Total messages per second of the open-loop latency workload.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: u32,
+    /// Total messages per second between two vaidya nodes through Redis.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    redis_rate: u32,
+    /// Measured seconds of each relay workload.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    duration_secs: u64,
+    /// Unmeasured seconds at the start of each relay workload.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
+    warmup_secs: u64,
+    /// Filler bytes in each relayed message besides its stamp.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    payload_bytes: u32,
+    /// Measure vaidya only (memory is then judged against PeerJS's 7.4 KiB measured elsewhere).
+    #[arg(long)]
+    skip_peerjs: bool,
+    /// Leave out the two-node run through Redis.
+    #[arg(long)]
+    skip_redis: bool,
+    /// The `vaidya` binary (build it with `cargo build --release -p vaidya-web`).
+    #[arg(long, default_value = "target/release/vaidya")]
+    server_bin: PathBuf,
+    /// The `node` binary that runs PeerJS.
+    #[arg(long, default_value = "node")]
+    node_bin: PathBuf,
+    /// PeerJS's command-line entry point (`npm ci --prefix bench/peerjs` installs it).
+    #[arg(long, default_value = "bench/peerjs/node_modules/peer/dist/bin/peerjs.js")]
+    peerjs_script: PathBuf,
+    /// Redis shared by the two nodes; keys go under a prefix unique to the run.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// A PostgreSQL URL allowed to CREATE and DROP databases (the two nodes share one made for the run).
+    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// CPUs of the servers (`taskset -c` list); `none` leaves them unpinned.
+    #[arg(long, default_value = "0")]
+    server_cpu: String,
+    /// CPUs of this load generator; `none` leaves it unpinned.
+    #[arg(long, default_value = "1")]
+    pub load_cpu: String,
+    /// Worker threads of the load generator (one per load CPU is best).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+}
+
+/// `None` for an unpinned process.
+pub fn cpus(list: &str) -> Option<&str> {
+    (!list.is_empty() && list != "none").then_some(list)
+}
+
+/// Idle-socket memory of one server.
+struct Idle {
+    open: usize,
+    failed: usize,
+    before: Rss,
+    after: Rss,
+}
+
+impl Idle {
+    fn per_conn(&self, pick: fn(&Rss) -> u64) -> f64 {
+        (pick(&self.after) as f64 - pick(&self.before) as f64) / self.open.max(1) as f64
+    }
+}
+
+/// The relay workloads of one server.
+struct Relay {
+    throughput: Outcome,
+    throughput_cpu: String,
+    latency: Outcome,
+    latency_cpu: String,
+    rss_after_kib: u64,
+}
+
+/// Everything measured of one server.
+struct Figures {
+    idle: Idle,
+    relay: Relay,
+}
+
+fn window(args: &SignalArgs) -> Window {
+    Window { warmup: Duration::from_secs(args.warmup_secs), measure: Duration::from_secs(args.duration_secs), max_requests: MAX_MESSAGES }
+}
+
+/// Runs everything and prints the table; `Ok(false)` when a target was missed.
+pub async fn run(args: SignalArgs) -> Result<bool, Error> {
+    if !args.server_bin.is_file() {
+        return Err(
+            format!("{} not found: run `cargo build --release -p vaidya-web` or pass --server-bin", args.server_bin.display()).into()
+        );
+    }
+    // The bench holds every idle socket, and the servers (which inherit the limit) the other ends.
+    mem::ensure_open_files(u64::from(args.idle) + 4096)?;
+    let load_before = cpu::load_average();
+    let tag = format!("{:08x}", rand::thread_rng().r#gen::<u32>());
+
+    let vaidya = measure(&args, Kind::Vaidya, &tag).await?;
+    let peerjs = if args.skip_peerjs { None } else { Some(measure(&args, Kind::PeerJs, &tag).await?) };
+    let redis = if args.skip_redis { None } else { Some(two_nodes(&args, &tag).await?) };
+    let load_after = cpu::load_average();
+
+    let rows = rows(&args, &vaidya, peerjs.as_ref(), redis.as_ref());
+    // All cores of the machine (this process is pinned, so its own parallelism would say 1).
+    let cores = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |c| c.lines().filter(|l| l.starts_with("processor")).count());
+    println!();
+    println!(
+        "vaidya-bench signal: {} idle sockets; {} pairs, {} s per relay workload after {} s warm-up, {} filler bytes per message; \
+         {cores} cores, server CPUs {}, load CPUs {} ({} threads); load average {} before, {} after",
+        args.idle,
+        args.pairs,
+        args.duration_secs,
+        args.warmup_secs,
+        args.payload_bytes,
+        args.server_cpu,
+        args.load_cpu,
+        args.threads,
+        load_before.map_or("?".into(), |l| format!("{l:.2}")),
+        load_after.map_or("?".into(), |l| format!("{l:.2}")),
+    );
+    println!();
+    print!("{}", report::comparison_table(&rows));
+    Ok(rows.iter().all(|r| r.pass != Some(false)))
+}
+
+fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, redis: Option<&(Outcome, String)>) -> Vec<Comparison> {
+    let mut rows = Vec::new();
+    let idle_note = |f: &Figures| {
+        format!("{} open, {} failed; VmRSS {}->{} KiB", f.idle.open, f.idle.failed, f.idle.before.total_kib, f.idle.after.total_kib)
+    };
+    let rss = v.idle.per_conn(|r| r.total_kib);
+    let p_rss = p.map(|p| p.idle.per_conn(|r| r.total_kib));
+    let bar = p_rss.unwrap_or(PEERJS_REFERENCE_KIB);
+    let mut note = format!("vaidya {}", idle_note(v));
+    if let Some(p) = p {
+        note.push_str(&format!("; PeerJS {}", idle_note(p)));
+    } else {
+        note.push_str(&format!("; PeerJS skipped: bar is {PEERJS_REFERENCE_KIB} KiB measured elsewhere"));
+    }
+    note.push_str(&format!("; goal (<= half) {}", if rss <= bar / 2.0 { "met" } else { "not met" }));
+    let ok = v.idle.failed == 0 && p.is_none_or(|p| p.idle.failed == 0);
+    rows.push(
+        Comparison::new(format!("memory per idle socket, VmRSS ({} sockets)", args.idle), "KiB", rss, p_rss)
+            .target("<= PeerJS", Some(ok && rss <= bar))
+            .note(note),
+    );
+    rows.push(
+        Comparison::new(
+            "memory per idle socket, RssAnon",
+            "KiB",
+            v.idle.per_conn(|r| r.anon_kib),
+            p.map(|p| p.idle.per_conn(|r| r.anon_kib)),
+        )
+        .note("anonymous pages only (heap, stacks), without the mapped binary"),
+    );
+
+    let relay_note = |f: &Figures| {
+        format!(
+            "{} sent, {} lost, {} errors, p50 {:.2} / p99 {:.2} ms, {}",
+            f.relay.throughput.sent,
+            f.relay.throughput.lost,
+            f.relay.throughput.error_frames,
+            f.relay.throughput.sample.percentile_ms(50.0),
+            f.relay.throughput.sample.percentile_ms(99.0),
+            f.relay.throughput_cpu
+        )
+    };
+    let tput = v.relay.throughput.sample.per_sec();
+    let p_tput = p.map(|p| p.relay.throughput.sample.per_sec());
+    let mut note = format!("vaidya: {}", relay_note(v));
+    if let Some(p) = p {
+        note.push_str(&format!("; PeerJS: {}", relay_note(p)));
+    }
+    let clean = |o: &Outcome| o.lost == 0 && o.error_frames == 0;
+    rows.push(
+        Comparison::new(format!("relay throughput ({} pairs x {} in flight)", args.pairs, args.in_flight), "msg/s", tput, p_tput)
+            .target(format!(">= {THROUGHPUT_RATIO}x PeerJS"), p_tput.map(|pt| clean(&v.relay.throughput) && tput >= THROUGHPUT_RATIO * pt))
+            .note(note),
+    );
+
+    let lat_note = |f: &Figures| {
+        format!(
+            "{:.0} msg/s delivered, {} sent, {} lost, {} errors, {}",
+            f.relay.latency.sample.per_sec(),
+            f.relay.latency.sent,
+            f.relay.latency.lost,
+            f.relay.latency.error_frames,
+            f.relay.latency_cpu
+        )
+    };
+    let lat = |f: &Figures, q: f64| f.relay.latency.sample.percentile_ms(q);
+    rows.push(Comparison::new(format!("one-way latency p50 at {} msg/s", args.rate), "ms", lat(v, 50.0), p.map(|p| lat(p, 50.0))));
+    let p99 = lat(v, 99.0);
+    let p_p99 = p.map(|p| lat(p, 99.0));
+    let mut note = format!("vaidya: {}", lat_note(v));
+    if let Some(p) = p {
+        note.push_str(&format!("; PeerJS: {}", lat_note(p)));
+    }
+    rows.push(
+        Comparison::new(format!("one-way latency p99 at {} msg/s", args.rate), "ms", p99, p_p99)
+            .target(format!("<= {LATENCY_RATIO}x PeerJS"), p_p99.map(|pp| clean(&v.relay.latency) && p99 <= LATENCY_RATIO * pp))
+            .note(note),
+    );
+    let rss_note = match p {
+        Some(p) => format!("after both relay workloads; PeerJS {} KiB", p.relay.rss_after_kib),
+        None => "after both relay workloads".into(),
+    };
+    rows.push(
+        Comparison::new("server VmRSS after relay", "KiB", v.relay.rss_after_kib as f64, p.map(|p| p.relay.rss_after_kib as f64))
+            .note(rss_note),
+    );
+
+    if let Some((o, cpu)) = redis {
+        rows.push(Comparison::new(
+            format!("2 nodes via Redis: p50 at {} msg/s", args.redis_rate),
+            "ms",
+            o.sample.percentile_ms(50.0),
+            None,
+        ));
+        let p99 = o.sample.percentile_ms(99.0);
+        rows.push(
+            Comparison::new(format!("2 nodes via Redis: p99 at {} msg/s", args.redis_rate), "ms", p99, None)
+                .target(format!("< {REDIS_P99_MS} ms"), Some(clean(o) && p99 < REDIS_P99_MS))
+                .note(format!(
+                    "sender on node 1, receiver on node 2; {:.0} msg/s delivered, {} sent, {} lost, {} errors, {cpu}",
+                    o.sample.per_sec(),
+                    o.sent,
+                    o.lost,
+                    o.error_frames
+                )),
+        );
+    }
+    rows
+}
+
+/// A server under test: vaidya on its own fresh SQLite file, or PeerJS.
+enum Running {
+    Vaidya { server: Server, db: Database, node: Vaidya },
+    PeerJs(PeerJs),
+}
+
+impl Running {
+    async fn start(args: &SignalArgs, kind: Kind, tag: &str, phase: &str) -> Result<Self, Error> {
+        let log_file = std::env::temp_dir().join(format!("vaidya-bench-signal-{}-{phase}-{tag}.log", kind.name()));
+        eprintln!("[{}] starting for the {phase} workload", kind.name());
+        match kind {
+            Kind::Vaidya => {
+                let db = Database::create(Engine::Sqlite, &args.postgres_url).await?;
+                match start_vaidya(args, &db, log_file, Vec::new()).await {
+                    Ok((server, node)) => Ok(Self::Vaidya { server, db, node }),
+                    Err(e) => {
+                        let _ = db.drop_it().await;
+                        Err(e)
+                    }
+                }
+            }
+            Kind::PeerJs => {
+                let launch = peerjs::Launch { node: &args.node_bin, script: &args.peerjs_script, cpus: cpus(&args.server_cpu), log_file };
+                Ok(Self::PeerJs(PeerJs::start(launch).await?))
+            }
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Vaidya { server, .. } => server.pid(),
+            Self::PeerJs(p) => p.pid(),
+        }
+    }
+
+    fn endpoints(&self) -> Endpoints {
+        match self {
+            Self::Vaidya { node, .. } => Endpoints::Vaidya { sender: node.clone(), receiver: node.clone() },
+            Self::PeerJs(p) => Endpoints::PeerJs { addr: p.addr },
+        }
+    }
+
+    async fn stop(self) -> Result<(), Error> {
+        match self {
+            Self::Vaidya { server, db, .. } => {
+                let log = server.log_file.clone();
+                server.stop().await?;
+                let _ = std::fs::remove_file(log);
+                db.drop_it().await
+            }
+            Self::PeerJs(p) => p.stop().await,
+        }
+    }
+}
+
+/// Starts `vaidya serve` on `db` with the per-socket rate limit lifted, and reads the key room tokens are signed with.
+async fn start_vaidya(args: &SignalArgs, db: &Database, log_file: PathBuf, extra: Vec<String>) -> Result<(Server, Vaidya), Error> {
+    let mut flags: Vec<String> = ["--signal-rate", "1000000", "--log", "warn"].map(String::from).into();
+    flags.extend(extra);
+    let launch = Launch { binary: &args.server_bin, database_url: db.url(), cpus: cpus(&args.server_cpu), log_file, extra: flags };
+    let server = Server::start(launch).await?;
+    let seed = signing_seed(&db.url()).await?;
+    let tokens = Arc::new(TokenService::new(SigningKeys::from_seed(&seed), 900, 3600));
+    let node = Vaidya { addr: server.addr, tokens };
+    Ok((server, node))
+}
+
+/// The Ed25519 seed the server created at start (`server_keys.jwt_ed25519_seed`, base64 of 32 bytes).
+async fn signing_seed(database_url: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(database_url).await?;
+    let stored: String = sqlx::query_scalar("SELECT value FROM server_keys WHERE name = 'jwt_ed25519_seed'").fetch_one(&mut conn).await?;
+    conn.close().await?;
+    let seed = base64::engine::general_purpose::STANDARD.decode(stored)?;
+    if seed.len() != 32 {
+        return Err(format!("the signing seed has {} bytes, not 32", seed.len()).into());
+    }
+    Ok(seed)
+}
+
+/// Idle memory on a fresh server, then the relay workloads on another fresh one.
+async fn measure(args: &SignalArgs, kind: Kind, tag: &str) -> Result<Figures, Error> {
+    let server = Running::start(args, kind, tag, "idle").await?;
+    let idle = idle(args, kind, &server, tag).await;
+    server.stop().await?;
+    let idle = idle?;
+    let server = Running::start(args, kind, tag, "relay").await?;
+    let relay = relay_workloads(args, kind, &server, tag).await;
+    server.stop().await?;
+    Ok(Figures { idle, relay: relay? })
+}
+
+/// Opens `args.idle` sockets, each joined (vaidya) or registered (PeerJS) and kept answering pings, and reads the
+/// server's resident memory before and after.
+async fn idle(args: &SignalArgs, kind: Kind, server: &Running, tag: &str) -> Result<Idle, Error> {
+    let pid = server.pid().ok_or("the server has no pid")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = mem::rss(pid).ok_or("cannot read the server's memory")?;
+    eprintln!("[{}] opening {} idle sockets (VmRSS {} KiB before)", kind.name(), args.idle, before.total_kib);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let endpoints = server.endpoints();
+    let opened = futures::stream::iter(0..args.idle)
+        .map(|i| {
+            let endpoints = endpoints.clone();
+            async move {
+                match &endpoints {
+                    // Rooms of two doctors, as in a consult.
+                    Endpoints::Vaidya { sender, .. } => {
+                        sender.join(&format!("idle-{tag}-{}", i / 2), &format!("idle-{tag}-{i}")).await.map(|(ws, _)| ws)
+                    }
+                    Endpoints::PeerJs { addr } => peerjs_open(*addr, &format!("idle-{tag}-{i}")).await,
+                }
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut holders = Vec::new();
+    let mut failed = 0;
+    let mut first_error = None;
+    for result in opened {
+        match result {
+            Ok(ws) => holders.push(tokio::spawn(hold(ws, kind, stop_rx.clone()))),
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        eprintln!("[{}] {failed} sockets failed to open; first: {e}", kind.name());
+    }
+    tokio::time::sleep(SETTLE).await;
+    let after = mem::rss(pid).ok_or("cannot read the server's memory")?;
+    let _ = stop_tx.send(true);
+    let mut dropped = 0;
+    for holder in holders.drain(..) {
+        dropped += usize::from(!holder.await?);
+    }
+    let open = (args.idle as usize).saturating_sub(failed);
+    eprintln!("[{}] {open} idle sockets: VmRSS {} KiB after; {dropped} dropped while held", kind.name(), after.total_kib);
+    Ok(Idle { open, failed: failed + dropped, before, after })
+}
+
+/// Keeps one idle socket alive (reading, so pings are answered; PeerJS clients also send HEARTBEAT) until stopped;
+/// `false` if the server closed it first.
+async fn hold(mut ws: Ws, kind: Kind, mut stop: watch::Receiver<bool>) -> bool {
+    let mut heartbeat = tokio::time::interval(PEERJS_HEARTBEAT);
+    heartbeat.tick().await;
+    let alive = loop {
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(_)) => {}
+                _ => break false,
+            },
+            _ = heartbeat.tick(), if kind == Kind::PeerJs => {
+                if ws.send(Message::text(r#"{"type":"HEARTBEAT"}"#)).await.is_err() {
+                    break false;
+                }
+            }
+            _ = stop.changed() => break true,
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    alive
+}
+
+/// Builds `args.pairs` pairs on `endpoints`.
+async fn pairs(args: &SignalArgs, endpoints: &Endpoints, prefix: &str) -> Result<Vec<crate::wsclient::Pair>, Error> {
+    futures::stream::iter(0..args.pairs)
+        .map(|i| {
+            let endpoints = endpoints.clone();
+            async move { endpoints.pair(&format!("{prefix}-{i}")).await }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Closed-loop throughput, then open-loop latency, each on fresh pairs.
+async fn relay_workloads(args: &SignalArgs, kind: Kind, server: &Running, tag: &str) -> Result<Relay, Error> {
+    let endpoints = server.endpoints();
+    let pid = server.pid();
+    let payload = args.payload_bytes as usize;
+    eprintln!("[{}] relay throughput: {} pairs, {} in flight each", kind.name(), args.pairs, args.in_flight);
+    let set = pairs(args, &endpoints, &format!("tput-{tag}")).await?;
+    let meter = Meter::start(pid);
+    let throughput = relay::run(set, Pacing::Closed { in_flight: args.in_flight as usize }, window(args), payload).await?;
+    let throughput_cpu = meter.summary();
+    eprintln!("[{}] {:.0} msg/s; latency at {} msg/s", kind.name(), throughput.sample.per_sec(), args.rate);
+    let set = pairs(args, &endpoints, &format!("lat-{tag}")).await?;
+    let meter = Meter::start(pid);
+    let latency = relay::run(set, Pacing::Open { per_sec: f64::from(args.rate) }, window(args), payload).await?;
+    let latency_cpu = meter.summary();
+    eprintln!("[{}] p99 {:.2} ms", kind.name(), latency.sample.percentile_ms(99.0));
+    let rss_after_kib = pid.and_then(mem::rss).map_or(0, |r| r.total_kib);
+    Ok(Relay { throughput, throughput_cpu, latency, latency_cpu, rss_after_kib })
+}
+
+/// Two vaidya nodes on one fresh PostgreSQL database and Redis: senders on node 1, receivers on node 2.
+async fn two_nodes(args: &SignalArgs, tag: &str) -> Result<(Outcome, String), Error> {
+    eprintln!("[vaidya x2] creating a PostgreSQL database; Redis at {}", args.redis_url);
+    let db = Database::create(Engine::Postgres, &args.postgres_url).await?;
+    let result = two_nodes_on(args, tag, &db).await;
+    let dropped = db.drop_it().await;
+    let result = result?;
+    dropped.map_err(|e| format!("cannot drop the bench database: {e}"))?;
+    Ok(result)
+}
+
+async fn two_nodes_on(args: &SignalArgs, tag: &str, db: &Database) -> Result<(Outcome, String), Error> {
+    let redis = vec!["--redis-url".to_owned(), args.redis_url.clone(), "--redis-prefix".to_owned(), format!("vaidya-bench-{tag}:")];
+    let log = |n: u32| std::env::temp_dir().join(format!("vaidya-bench-signal-node{n}-{tag}.log"));
+    let (one, node1) = start_vaidya(args, db, log(1), redis.clone()).await?;
+    let (two, node2) = match start_vaidya(args, db, log(2), redis).await {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = one.stop().await;
+            return Err(e);
+        }
+    };
+    let endpoints = Endpoints::Vaidya { sender: node1, receiver: node2 };
+    let measured = async {
+        eprintln!("[vaidya x2] latency at {} msg/s across nodes", args.redis_rate);
+        let set = pairs(args, &endpoints, &format!("redis-{tag}")).await?;
+        let meter = Meter::start(two.pid());
+        let outcome =
+            relay::run(set, Pacing::Open { per_sec: f64::from(args.redis_rate) }, window(args), args.payload_bytes as usize).await?;
+        let cpu = format!("node 2 {}", meter.summary());
+        eprintln!("[vaidya x2] p99 {:.2} ms", outcome.sample.percentile_ms(99.0));
+        Ok::<_, Error>((outcome, cpu))
+    }
+    .await;
+    let logs = (one.log_file.clone(), two.log_file.clone());
+    one.stop().await?;
+    two.stop().await?;
+    match &measured {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&logs.0);
+            let _ = std::fs::remove_file(&logs.1);
+        }
+        Err(_) => eprintln!("[vaidya x2] server logs kept at {} and {}", logs.0.display(), logs.1.display()),
+    }
+    measured
+}
