@@ -180,12 +180,11 @@ pub async fn create(
     .await?;
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "facility.create", "facility", Some(id.as_str().to_owned()))).await?;
     tx.commit().await?;
-    let facility =
-        fetch(&registry, registry.db.writer(), id.as_str()).await?.ok_or_else(|| ApiError::internal("created facility missing"))?;
+    let facility = fetch(registry.db.writer(), id.as_str()).await?.ok_or_else(|| ApiError::internal("created facility missing"))?;
     Ok((StatusCode::CREATED, Json(facility)))
 }
 
-async fn fetch(_registry: &Registry, pool: &sqlx::AnyPool, id: &str) -> Result<Option<Facility>, sqlx::Error> {
+async fn fetch(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Facility>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM facilities WHERE id = $1");
     let row: Option<FacilityRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
     Ok(row.map(Facility::from))
@@ -196,7 +195,7 @@ async fn fetch(_registry: &Registry, pool: &sqlx::AnyPool, id: &str) -> Result<O
     responses((status = 200, body = Facility), (status = 404, body = crate::error::Problem)))]
 pub async fn get_one(State(registry): State<Registry>, Path(raw): Path<String>) -> ApiResult<Json<Facility>> {
     let id = FacilityId::parse(&raw).map_err(|_| ApiError::not_found())?;
-    fetch(&registry, registry.db.reader(), id.as_str()).await?.map(Json).ok_or_else(ApiError::not_found)
+    fetch(registry.db.reader(), id.as_str()).await?.map(Json).ok_or_else(ApiError::not_found)
 }
 
 #[derive(Deserialize, IntoParams, Default)]

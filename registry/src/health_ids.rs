@@ -269,10 +269,6 @@ struct PatientRow {
     created_at: i64,
 }
 
-fn dashed(digits: &str) -> String {
-    HealthIdNumber::parse(digits).map(|h| h.to_string()).unwrap_or_else(|_| digits.to_owned())
-}
-
 fn year_of(date: &str) -> i32 {
     date.get(..4).and_then(|y| y.parse().ok()).unwrap_or_default()
 }
@@ -290,7 +286,7 @@ async fn load_profile(registry: &Registry, pool: &sqlx::AnyPool, digits: &str) -
 
 fn profile_of(registry: &Registry, r: PatientRow) -> HealthIdProfile {
     HealthIdProfile {
-        health_id: dashed(&r.health_id),
+        health_id: HealthIdNumber::display_stored(&r.health_id),
         health_address: registry.health_address(&r.handle),
         year_of_birth: year_of(&r.date_of_birth),
         name: r.name,
@@ -299,7 +295,7 @@ fn profile_of(registry: &Registry, r: PatientRow) -> HealthIdProfile {
         mobile: r.mobile,
         address: Address { line: r.address_line, district: r.district, state: r.state, pincode: r.pincode },
         aadhaar_last4: r.aadhaar_last4,
-        guardian_health_id: r.guardian_health_id.as_deref().map(dashed),
+        guardian_health_id: r.guardian_health_id.as_deref().map(HealthIdNumber::display_stored),
         registered_by: r.registered_by,
         created_at: rfc3339(r.created_at),
     }
@@ -348,7 +344,7 @@ struct MeRow {
         (status = 422, body = crate::error::Problem, description = "`invalid_health_id`")),
     security(("bearer" = [])))]
 pub async fn lookup(State(registry): State<Registry>, user: AuthUser, Path(raw): Path<String>) -> ApiResult<Json<HealthIdSummary>> {
-    let health_id = HealthIdNumber::parse(&raw).map_err(|e| ApiError::unprocessable("invalid_health_id", e.to_string()))?;
+    let health_id = HealthIdNumber::parse(&raw)?;
     if !matches!(user.role, Role::Doctor | Role::Admin) {
         let refusal = AuditEvent::new(Some(Actor::from(&user)), "health_id.read", "health_id", Some(health_id.digits()));
         audit::record_refusal(&registry.db, refusal).await?;

@@ -61,9 +61,7 @@ pub async fn seed(registry: &Registry, router: &Router) -> Result<Vec<DemoLogin>
         let role = if user.starts_with("dr.") { "doctor" } else { "pharmacist" };
         logins.push(DemoLogin { role, username: user.into(), password: PASSWORD, note: note.into() });
     }
-    let health_id = patient
-        .map(|digits| vaidya_registry::domain::HealthIdNumber::parse(&digits).map(|h| h.to_string()).unwrap_or(digits))
-        .unwrap_or_default();
+    let health_id = patient.map(|digits| vaidya_registry::domain::HealthIdNumber::display_stored(&digits)).unwrap_or_default();
     logins.push(DemoLogin {
         role: "patient",
         username: format!("ravi.demo@{}", registry.settings.health_address_suffix),

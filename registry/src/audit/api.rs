@@ -45,14 +45,10 @@ pub struct AuditItem {
     pub subject_health_id: Option<String>,
 }
 
-fn display_health_id(digits: &str) -> String {
-    HealthIdNumber::parse(digits).map(|h| h.to_string()).unwrap_or_else(|_| digits.to_owned())
-}
-
 impl From<EventRow> for AuditItem {
     fn from(r: EventRow) -> Self {
         let when = rfc3339(r.at);
-        let resource_id = r.resource_id.map(|id| if r.resource_type == "health_id" { display_health_id(&id) } else { id });
+        let resource_id = r.resource_id.map(|id| if r.resource_type == "health_id" { HealthIdNumber::display_stored(&id) } else { id });
         Self {
             event_id: r.id,
             who: r.actor_name.clone().or_else(|| r.actor_id.clone()),
@@ -69,7 +65,7 @@ impl From<EventRow> for AuditItem {
             outcome: r.outcome,
             at: when.clone(),
             when,
-            subject_health_id: r.subject_health_id.as_deref().map(display_health_id),
+            subject_health_id: r.subject_health_id.as_deref().map(HealthIdNumber::display_stored),
         }
     }
 }
@@ -88,7 +84,7 @@ pub async fn list_audit(
     let subject = match user.role {
         Role::Patient => Some(user.subject_id.clone()),
         Role::Admin => match q.health_id.as_deref() {
-            Some(h) => Some(HealthIdNumber::parse(h).map_err(|e| ApiError::unprocessable("invalid_health_id", e.to_string()))?.digits()),
+            Some(h) => Some(HealthIdNumber::parse(h)?.digits()),
             None => None,
         },
         _ => return Err(ApiError::forbidden("forbidden", "Only patients and admins read the audit log.")),

@@ -117,11 +117,7 @@ impl LoginName {
 
 /// The subject id as shown to clients: Health IDs in their dashed form.
 pub fn display_subject(role: &str, subject_id: &str) -> String {
-    if role == "patient" {
-        HealthIdNumber::parse(subject_id).map(|h| h.to_string()).unwrap_or_else(|_| subject_id.to_owned())
-    } else {
-        subject_id.to_owned()
-    }
+    if role == "patient" { HealthIdNumber::display_stored(subject_id) } else { subject_id.to_owned() }
 }
 
 fn actor_of(account: &AccountRow) -> Actor {

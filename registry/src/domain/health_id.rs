@@ -55,6 +55,11 @@ impl HealthIdNumber {
         Self(out)
     }
 
+    /// Shows stored digits in the dashed form; anything that is not a Health ID number is shown as it is.
+    pub fn display_stored(digits: &str) -> String {
+        Self::parse(digits).map(|h| h.to_string()).unwrap_or_else(|_| digits.to_owned())
+    }
+
     /// The 14 digits without dashes, as stored.
     pub fn digits(&self) -> String {
         self.0.iter().map(|d| char::from(b'0' + d)).collect()
@@ -78,6 +83,13 @@ pub fn luhn_check_digit(payload: &[u8]) -> u8 {
         })
         .sum();
     ((10 - sum % 10) % 10) as u8
+}
+
+/// A number that fails its shape or check digit is 422 `invalid_health_id`, wherever it is given.
+impl From<HealthIdError> for crate::error::ApiError {
+    fn from(err: HealthIdError) -> Self {
+        Self::unprocessable("invalid_health_id", err.to_string())
+    }
 }
 
 impl fmt::Display for HealthIdNumber {
