@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::Message;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use vaidya_registry::auth::extract::authenticate;
 use vaidya_registry::events;
 use vaidya_registry::{ApiError, RedisHandle, Registry};
 
+use crate::hub::close_frame;
 use crate::protocol::{CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_SECS};
 use crate::session::SessionLimits;
 use crate::ws::{origin_allowed, small_buffers};
@@ -55,10 +56,6 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 /// How often a socket re-checks that its session is still live (logout, suspension).
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
 
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
-}
-
 async fn authenticate_first_frame<R>(registry: &Registry, stream: &mut R) -> Option<(AuthUser, String, Option<i64>)>
 where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -80,7 +77,7 @@ where
 {
     let (mut sink, mut stream) = socket.split();
     let Some((user, token, last_seq)) = authenticate_first_frame(&registry, &mut stream).await else {
-        let _ = sink.send(close(CLOSE_UNAUTHORIZED, "the first frame must be auth with a valid access token")).await;
+        let _ = sink.send(close_frame(CLOSE_UNAUTHORIZED, "the first frame must be auth with a valid access token")).await;
         return;
     };
     let mut wake = registry.events.subscribe();
@@ -107,14 +104,14 @@ where
             _ = poll.tick() => true,
             _ = recheck.tick() => {
                 if authenticate(&registry, &token).await.is_err() {
-                    let _ = sink.send(close(CLOSE_UNAUTHORIZED, "the session ended")).await;
+                    let _ = sink.send(close_frame(CLOSE_UNAUTHORIZED, "the session ended")).await;
                     break;
                 }
                 false
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > limits.idle_timeout {
-                    let _ = sink.send(close(1001, "no answer to pings")).await;
+                    let _ = sink.send(close_frame(1001, "no answer to pings")).await;
                     break;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() { break; }

@@ -47,12 +47,16 @@ pub struct Membership {
     pub conn_id: u64,
 }
 
-pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+pub use vaidya_registry::db::now_ms;
+
+/// Now, as RFC 3339 UTC (the registry's rendering of times).
+pub fn rfc3339_now() -> String {
+    vaidya_registry::db::rfc3339(now_ms())
 }
 
-pub fn rfc3339_now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+/// A close frame with its code and reason.
+pub fn close_frame(code: u16, reason: &'static str) -> axum::extract::ws::Message {
+    axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame { code, reason: reason.into() }))
 }
 
 /// A reply outside the room's sequence (an error the socket caused, a pong, a resumed `joined`): `seq` 0.

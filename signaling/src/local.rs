@@ -76,6 +76,12 @@ impl LiveRoom {
         }
     }
 
+    /// Nobody is in it and it did not end, or it ended long enough ago that late joins need no `ended` answer.
+    fn forgettable(&self) -> bool {
+        let ended_long_ago = self.ended_at.is_some_and(|t| t.elapsed() > Duration::from_secs(600));
+        (self.state.is_empty() && self.conns.is_empty() && !self.state.ended) || ended_long_ago
+    }
+
     fn trim(&mut self) {
         while self.log.front().is_some_and(|e| e.at.elapsed() > LOG_RETENTION) {
             self.log.pop_front();
@@ -231,18 +237,14 @@ impl LocalHub {
             let out = live.state.expire(now_ms(), (RESUME_WINDOW_SECS * 1000) as i64);
             live.deliver(out);
             live.trim();
-            let ended_long_ago = live.ended_at.is_some_and(|t| t.elapsed() > Duration::from_secs(600));
-            if (live.state.is_empty() && live.conns.is_empty() && !live.state.ended) || ended_long_ago {
+            if live.forgettable() {
                 forget.push(id);
             }
         }
+        // Asked again under the map's lock: a join may have come in between.
         let mut rooms = self.rooms.lock().expect("rooms lock");
         for id in forget {
-            let empty = rooms.get(&id).is_some_and(|r| {
-                let live = r.lock().expect("room lock");
-                (live.state.is_empty() && live.conns.is_empty()) || live.state.ended
-            });
-            if empty {
+            if rooms.get(&id).is_some_and(|r| r.lock().expect("room lock").forgettable()) {
                 rooms.remove(&id);
             }
         }

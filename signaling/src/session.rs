@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::Message;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::hub::{Conn, Hub, Membership, Outbound};
+use crate::hub::{Conn, Hub, Membership, Outbound, close_frame, direct_frame};
 use crate::protocol::{self, CLOSE_UNAUTHORIZED, ClientMsg, JOIN_TIMEOUT_SECS, MAX_FRAME_BYTES, ParseError, ServerMsg};
 use crate::token;
 
@@ -68,10 +68,6 @@ impl Bucket {
     }
 }
 
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
-}
-
 /// Sends a close frame, then reads and discards until the client closes too (or 2 s pass), so the kernel does not
 /// reset a connection with unread data and the frames sent before the close reach the client.
 async fn close_gracefully<K, R>(sink: &mut K, stream: &mut R, code: u16, reason: &'static str)
@@ -79,7 +75,7 @@ where
     K: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
-    if sink.send(close(code, reason)).await.is_err() {
+    if sink.send(close_frame(code, reason)).await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -99,11 +95,6 @@ async fn flush<S: Sink<Message> + Unpin>(sink: &mut S, rx: &mut mpsc::Receiver<O
             return;
         }
     }
-}
-
-fn direct(msg: ServerMsg) -> Message {
-    // Before a socket has joined a room there is no room sequence: such frames carry seq 0.
-    Message::Text(serde_json::to_string(&protocol::Stamped { seq: 0, msg }).expect("serialises").into())
 }
 
 /// Whether a read error means the client sent a frame over the size limit.
@@ -155,7 +146,7 @@ where
     let me: Membership = match hub.join(&claims, resume.as_ref(), conn).await {
         Ok(m) => m,
         Err(refusal) => {
-            let _ = sink.send(direct(refusal.message())).await;
+            let _ = sink.send(Message::Text(direct_frame(refusal.message()))).await;
             close_gracefully(&mut sink, &mut stream, 1000, "the room does not accept joins").await;
             return;
         }
