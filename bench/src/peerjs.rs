@@ -1,14 +1,15 @@
 //! The PeerJS server (npm `peer`, installed under `bench/peerjs/`) as a child process, the baseline vaidya's
 //! signalling is measured against.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-use crate::http::{Call, Conn, Error};
+use crate::http::Error;
+use crate::server::{free_port, pinned_command, wait_ready};
 
 /// How to start the PeerJS server.
 pub struct Launch<'a> {
@@ -31,16 +32,9 @@ impl PeerJs {
         if !launch.script.is_file() {
             return Err(format!("{} not found: run `npm ci --prefix bench/peerjs` or pass --peerjs-script", launch.script.display()).into());
         }
-        let addr = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?;
+        let addr = free_port()?;
         let log = std::fs::File::create(&launch.log_file)?;
-        let mut command = match launch.cpus {
-            Some(cpus) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpus).arg(launch.node);
-                c
-            }
-            None => Command::new(launch.node),
-        };
+        let mut command = pinned_command(launch.node, launch.cpus);
         command
             .arg(launch.script)
             .args(["--host", "127.0.0.1", "--port", &addr.port().to_string(), "--key", "peerjs"])
@@ -53,26 +47,9 @@ impl PeerJs {
             .kill_on_drop(true);
         let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", launch.node.display()))?;
         let mut server = Self { child, addr, log_file: launch.log_file };
-        server.wait_ready(Duration::from_secs(30)).await?;
+        // `GET /` answers with the server's description once it listens.
+        wait_ready(&mut server.child, server.addr, "/", Duration::from_secs(30), "the PeerJS server", &server.log_file).await?;
         Ok(server)
-    }
-
-    /// Polls `GET /` (the server's description) until it answers 200.
-    async fn wait_ready(&mut self, limit: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(format!("the PeerJS server exited ({status}); see {}", self.log_file.display()).into());
-            }
-            if let Ok(mut conn) = Conn::open(self.addr).await
-                && let Ok((status, _)) = conn.send(&Call::get("/")).await
-                && status.is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(format!("the PeerJS server was not ready within {limit:?}; see {}", self.log_file.display()).into())
     }
 
     pub fn pid(&self) -> Option<u32> {

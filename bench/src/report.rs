@@ -66,11 +66,7 @@ pub fn table(rows: &[Row]) -> String {
                 format!("{:.2}", r.p50_ms),
                 format!("{:.2}", r.p99_ms),
                 r.target.clone(),
-                match r.pass {
-                    Some(true) => "pass".into(),
-                    Some(false) => "FAIL".into(),
-                    None => "-".into(),
-                },
+                verdict(r.pass),
                 r.note.clone(),
             ]
         })
@@ -164,16 +160,21 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
                 r.peerjs.map_or("-".into(), figure),
                 r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
                 r.target.clone(),
-                match r.pass {
-                    Some(true) => "pass".into(),
-                    Some(false) => "FAIL".into(),
-                    None => "-".into(),
-                },
+                verdict(r.pass),
                 r.note.clone(),
             ]
         })
         .collect();
     aligned(&COMPARISON_HEADERS, &cells, |i| (2..=4).contains(&i))
+}
+
+/// `pass`, `FAIL`, or `-` where there is no target.
+fn verdict(pass: Option<bool>) -> String {
+    match pass {
+        Some(true) => "pass".into(),
+        Some(false) => "FAIL".into(),
+        None => "-".into(),
+    }
 }
 
 #[cfg(test)]

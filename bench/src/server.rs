@@ -118,23 +118,53 @@ pub struct Server {
 }
 
 /// A free loopback port: bind port 0, note what the kernel gave, release it for the child.
-fn free_port() -> Result<SocketAddr, Error> {
+pub(crate) fn free_port() -> Result<SocketAddr, Error> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?)
+}
+
+/// `program`, run under `taskset -c CPUS` when pinned.
+pub(crate) fn pinned_command(program: &Path, cpus: Option<&str>) -> Command {
+    match cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpus).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Polls `GET path` on a child server until it answers 200, failing early if the child exits.
+pub(crate) async fn wait_ready(
+    child: &mut Child,
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+    what: &str,
+    log_file: &Path,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("{what} exited ({status}); see {}", log_file.display()).into());
+        }
+        if let Ok(mut conn) = Conn::open(addr).await
+            && let Ok((status, _)) = conn.send(&Call::get(path)).await
+            && status.is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{what} was not ready within {limit:?}; see {}", log_file.display()).into())
 }
 
 impl Server {
     pub async fn start(launch: Launch<'_>) -> Result<Self, Error> {
         let addr = free_port()?;
         let log = std::fs::File::create(&launch.log_file)?;
-        let mut command = match launch.cpus {
-            Some(cpus) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpus).arg(launch.binary);
-                c
-            }
-            None => Command::new(launch.binary),
-        };
+        let mut command = pinned_command(launch.binary, launch.cpus);
         command
             .arg("serve")
             .args(["--listen", &addr.to_string(), "--database-url", &launch.database_url])
@@ -148,26 +178,9 @@ impl Server {
             .kill_on_drop(true);
         let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
         let mut server = Self { child, addr, log_file: launch.log_file };
-        server.wait_ready(Duration::from_secs(60)).await?;
+        // Migrations run before the server listens, so `/readyz` answering 200 means it is ready.
+        wait_ready(&mut server.child, server.addr, "/readyz", Duration::from_secs(60), "the server", &server.log_file).await?;
         Ok(server)
-    }
-
-    /// Polls `/readyz` until it answers 200; migrations run before the server listens.
-    async fn wait_ready(&mut self, limit: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(format!("the server exited ({status}); see {}", self.log_file.display()).into());
-            }
-            if let Ok(mut conn) = Conn::open(self.addr).await
-                && let Ok((status, _)) = conn.send(&Call::get("/readyz")).await
-                && status.is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(format!("the server was not ready within {limit:?}; see {}", self.log_file.display()).into())
     }
 
     pub fn pid(&self) -> Option<u32> {
