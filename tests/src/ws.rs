@@ -50,6 +50,23 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A doctor on this node admits a patient who joined on `patient_node` (this node too, or another):
+    /// returns (doctor, doctor peer id, patient, patient peer id), each side having read up to the admission.
+    pub async fn consult_with(&self, patient_node: &TestApp, room: &str) -> (WsClient, String, WsClient, String) {
+        let (mut doctor, joined) = self.ws_join(room, "doc-1", "doctor").await;
+        let doctor_id = joined["peer_id"].as_str().unwrap().to_owned();
+        let (mut patient, joined) = patient_node.ws_join(room, "pat-1", "patient").await;
+        let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
+        patient.expect("waiting").await;
+        doctor.expect("peer_joined").await;
+        doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
+        patient.expect("admitted").await;
+        doctor.expect("peer_joined").await;
+        (doctor, doctor_id, patient, patient_id)
+    }
+}
+
 impl WsClient {
     pub async fn send(&mut self, value: Value) {
         self.ws.send(Message::Text(value.to_string().into())).await.expect("frame sent");

@@ -60,13 +60,7 @@ async fn a_dropped_patient_resumes_on_the_other_node() {
     }
     let node1 = TestApp::spawn().await;
     let node2 = node1.node_beside().await;
-    let (mut doctor, _) = node2.ws_join("room-y", "doc-1", "doctor").await;
-    let (mut patient, joined) = node1.ws_join("room-y", "pat-1", "patient").await;
-    let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
-    patient.expect("waiting").await;
-    doctor.wait_for("peer_joined").await;
-    doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
-    patient.wait_for("admitted").await;
+    let (mut doctor, _, patient, patient_id) = node2.consult_with(&node1, "room-y").await;
     let last_seq = patient.last_seq;
     drop(patient);
 
@@ -89,13 +83,7 @@ async fn peers_of_a_dead_node_leave_the_room_within_fifteen_seconds() {
     }
     let mut node1 = TestApp::spawn().await;
     let node2 = node1.node_beside().await;
-    let (mut doctor, _) = node2.ws_join("room-z", "doc-1", "doctor").await;
-    let (mut patient, joined) = node1.ws_join("room-z", "pat-1", "patient").await;
-    let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
-    patient.expect("waiting").await;
-    doctor.wait_for("peer_joined").await;
-    doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
-    patient.wait_for("admitted").await;
+    let (mut doctor, _, patient, patient_id) = node2.consult_with(&node1, "room-z").await;
     // Let node 1 heartbeat at least once, then kill it: its heartbeat stops with it.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let started = std::time::Instant::now();

@@ -6,18 +6,9 @@ use tokio_tungstenite::tungstenite::Message;
 use vaidya_tests::TestApp;
 use vaidya_tests::ws::{Next, WsClient};
 
-/// A doctor and an admitted patient in one room: (doctor, doctor peer id, patient, patient peer id).
+/// A doctor and an admitted patient in one room on one node: (doctor, doctor peer id, patient, patient peer id).
 async fn consult(app: &TestApp, room: &str) -> (WsClient, String, WsClient, String) {
-    let (mut doctor, joined) = app.ws_join(room, "doc-1", "doctor").await;
-    let doctor_id = joined["peer_id"].as_str().unwrap().to_owned();
-    let (mut patient, joined) = app.ws_join(room, "pat-1", "patient").await;
-    let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
-    patient.expect("waiting").await;
-    doctor.expect("peer_joined").await;
-    doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
-    patient.expect("admitted").await;
-    doctor.expect("peer_joined").await;
-    (doctor, doctor_id, patient, patient_id)
+    app.consult_with(app, room).await
 }
 
 #[tokio::test]
