@@ -80,54 +80,19 @@ async fn create_world(router: &Router) -> Result<(), String> {
                "address": {"line": name, "district": district, "state": "Karnataka", "pincode": pincode},
                "location": {"lat": lat, "lon": lon}, "phone": "080-2222-3333"})
     };
-    let hospital = expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Vaidya Demo Hospital", "hospital", "Bengaluru Urban", "560001", 12.9716, 77.5946),
-    )
-    .await?;
-    let clinic = expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Koramangala Skin Clinic", "clinic", "Bengaluru Urban", "560034", 12.9352, 77.6245),
-    )
-    .await?;
-    expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Whitefield Diagnostics", "diagnostic_lab", "Bengaluru Urban", "560066", 12.9698, 77.7500),
-    )
-    .await?;
-    let jayanagar = expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Jayanagar Jan Aushadhi Pharmacy", "pharmacy", "Bengaluru Urban", "560041", 12.9299, 77.5826),
-    )
-    .await?;
-    let indiranagar = expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Indiranagar Health Pharmacy", "pharmacy", "Bengaluru Urban", "560038", 12.9784, 77.6408),
-    )
-    .await?;
-    expect(
-        router,
-        "POST",
-        "/api/v1/facilities",
-        t,
-        facility("Malleshwaram Medicals", "pharmacy", "Bengaluru Urban", "560003", 13.0035, 77.5709),
-    )
-    .await?;
+    let sites = [
+        ("Vaidya Demo Hospital", "hospital", "560001", 12.9716, 77.5946),
+        ("Koramangala Skin Clinic", "clinic", "560034", 12.9352, 77.6245),
+        ("Whitefield Diagnostics", "diagnostic_lab", "560066", 12.9698, 77.7500),
+        ("Jayanagar Jan Aushadhi Pharmacy", "pharmacy", "560041", 12.9299, 77.5826),
+        ("Indiranagar Health Pharmacy", "pharmacy", "560038", 12.9784, 77.6408),
+        ("Malleshwaram Medicals", "pharmacy", "560003", 13.0035, 77.5709),
+    ];
+    let mut created = Vec::with_capacity(sites.len());
+    for (name, kind, pincode, lat, lon) in sites {
+        created.push(expect(router, "POST", "/api/v1/facilities", t, facility(name, kind, "Bengaluru Urban", pincode, lat, lon)).await?);
+    }
+    let [hospital, clinic, _lab, jayanagar, indiranagar, _malleshwaram] = <[Value; 6]>::try_from(created).expect("six sites");
     let id = |v: &Value| v["facility_id"].as_str().unwrap_or_default().to_owned();
     let provider = |name: &str, role: &str, reg: &str, speciality: Option<&str>, facility: String, user: &str| {
         json!({"name": name, "role": role, "registration_number": reg, "council": "Karnataka Medical Council",
