@@ -17,6 +17,7 @@ pub mod page;
 pub mod providers;
 pub mod redis_handle;
 pub mod sql;
+pub mod signing;
 pub mod state;
 pub mod text;
 

@@ -2,6 +2,7 @@
 //! PostgreSQL database when `TEST_DATABASE_URL` is set) and a fresh Redis key prefix (when `TEST_REDIS_URL` is set),
 //! and talks HTTP to it like any client.
 
+pub mod clinic;
 pub mod db;
 
 use clap_free::parse_serve;

@@ -41,6 +41,19 @@ impl TestApp {
         vaidya_signaling::token::mint(&self.registry.tokens, room, who, role, &format!("{role} {who}"), 600)
     }
 
+    /// Opens `/ws/events` as the holder of `token`, from after `last_seq` if given; returns the client and its `ready` frame.
+    pub async fn open_events(&self, token: &str, last_seq: Option<i64>) -> (WsClient, Value) {
+        let (ws, _) = connect_async(self.ws_url("/ws/events")).await.expect("websocket connects");
+        let mut client = WsClient { ws, last_seq: 0 };
+        let mut auth = json!({"type": "auth", "token": token});
+        if let Some(n) = last_seq {
+            auth["last_seq"] = json!(n);
+        }
+        client.send(auth).await;
+        let ready = client.expect("ready").await;
+        (client, ready)
+    }
+
     /// Connects and joins; returns the client and its `joined` frame.
     pub async fn ws_join(&self, room: &str, who: &str, role: &str) -> (WsClient, Value) {
         let mut client = self.ws_connect().await;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use vaidya_consult::{ConsultSettings, ConsultState};
 use vaidya_registry::auth::throttle::ThrottleLimits;
 use vaidya_registry::{ApiError, Db, RedisHandle, Registry, RegistrySettings};
 use vaidya_signaling::events::EventsState;
@@ -85,8 +86,8 @@ impl App {
         };
         let node = uuid::Uuid::now_v7().to_string();
         let hub = match &registry.redis {
-            Some(redis) => Hub::redis(node, registry.tokens.clone(), ice, redis.clone()),
-            None => Hub::local(node, registry.tokens.clone(), ice),
+            Some(redis) => Hub::redis(node, registry.tokens.clone(), ice.clone(), redis.clone()),
+            None => Hub::local(node, registry.tokens.clone(), ice.clone()),
         };
         let signal = SignalState {
             hub: hub.clone(),
@@ -99,7 +100,8 @@ impl App {
             allowed_origins: Arc::new(config.allowed_origins.clone()),
         };
         let events = EventsState { registry: registry.clone(), limits: signal.limits, allowed_origins: signal.allowed_origins.clone() };
-        let router = router(registry.clone(), signal, events, config.max_body_bytes);
+        let consult = ConsultState::new(registry.clone(), ice, ConsultSettings::default()).await.map_err(StartError::Keys)?;
+        let router = router(registry.clone(), consult, signal, events, config.max_body_bytes);
         let mut background = vec![tokio::spawn(chain_audit_forever(registry.clone())), tokio::spawn(hub.clone().sweep_forever())];
         if let Some(redis) = &registry.redis {
             background.push(tokio::spawn(vaidya_signaling::events::forward_redis_wakeups(redis.clone(), registry.clone())));
@@ -127,7 +129,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// The whole HTTP surface: every crate's routes, the ops endpoints and the cross-cutting layers.
-pub fn router(registry: Registry, signal: SignalState, events: EventsState, max_body_bytes: usize) -> Router {
+pub fn router(registry: Registry, consult: ConsultState, signal: SignalState, events: EventsState, max_body_bytes: usize) -> Router {
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -137,6 +139,7 @@ pub fn router(registry: Registry, signal: SignalState, events: EventsState, max_
     ops::prometheus();
     Router::new()
         .merge(vaidya_registry::router(registry))
+        .merge(vaidya_consult::router(consult))
         .merge(vaidya_signaling::router(signal))
         .merge(vaidya_signaling::events::router(events))
         .merge(ops)

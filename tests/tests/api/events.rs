@@ -5,15 +5,7 @@ use vaidya_tests::TestApp;
 use vaidya_tests::ws::{Next, WsClient};
 
 async fn open_events(app: &TestApp, token: &str, last_seq: Option<i64>) -> (WsClient, Value) {
-    let (ws, _) = tokio_tungstenite::connect_async(app.ws_url("/ws/events")).await.expect("connects");
-    let mut client = WsClient { ws, last_seq: 0 };
-    let mut auth = json!({"type": "auth", "token": token});
-    if let Some(n) = last_seq {
-        auth["last_seq"] = json!(n);
-    }
-    client.send(auth).await;
-    let ready = client.expect("ready").await;
-    (client, ready)
+    app.open_events(token, last_seq).await
 }
 
 /// Emits an event the way the services do: in a transaction, then a wake-up after commit.

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod consults;
 mod events;
 mod facilities;
 mod health_ids;

@@ -1,0 +1,89 @@
+//! A doctor and a patient ready to consult, and the steps every consult test starts with.
+
+use serde_json::{Value, json};
+
+use crate::{Reply, TestApp};
+
+/// A verified doctor and a registered patient, both logged in.
+pub struct Clinic {
+    pub doctor: Value,
+    pub doctor_token: String,
+    pub patient: Value,
+    pub patient_token: String,
+}
+
+impl Clinic {
+    pub fn doctor_id(&self) -> &str {
+        self.doctor["provider_id"].as_str().unwrap()
+    }
+
+    pub fn health_id(&self) -> &str {
+        self.patient["health_id"].as_str().unwrap()
+    }
+}
+
+/// A consult request for a named doctor with `overrides` merged in.
+pub fn consult_body(doctor_id: &str, overrides: Value) -> Value {
+    let mut body = json!({
+        "doctor_id": doctor_id,
+        "reason": "Fever and sore throat for three days",
+        "visit": "first",
+        "mode": "video",
+        "consent": {"teleconsultation": true, "record_to_phr": true},
+    });
+    if let Value::Object(o) = overrides {
+        for (k, v) in o {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(&k);
+            } else {
+                body[k] = v;
+            }
+        }
+    }
+    body
+}
+
+/// Encounter notes a doctor might write.
+pub fn notes_body() -> Value {
+    json!({
+        "chief_complaints": "Fever (101 F) and sore throat for 3 days",
+        "history": "No known allergies. Type 2 diabetes for 5 years on metformin.",
+        "examination": "Throat congested, tonsils enlarged; chest clear.",
+        "diagnoses": [{"text": "Acute pharyngitis", "code": "J02.9", "system": "http://hl7.org/fhir/sid/icd-10"}, {"text": "Fever"}],
+        "investigations_advised": ["Complete blood count", "Throat swab culture"],
+        "advice": "Warm saline gargles; plenty of fluids.",
+        "follow_up": {"after_days": 5, "note": "Review with CBC report"},
+    })
+}
+
+impl TestApp {
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(reqwest::Method::PUT, path, token, Some(body)).await
+    }
+
+    /// A doctor (General Medicine) and a patient.
+    pub async fn clinic(&self) -> Clinic {
+        let (doctor, doctor_token) = self.doctor().await;
+        let (patient, patient_token) = self.patient().await;
+        Clinic { doctor, doctor_token, patient, patient_token }
+    }
+
+    /// The patient asks for a consult with the clinic's doctor; returns the consult.
+    pub async fn request_consult(&self, clinic: &Clinic, overrides: Value) -> Value {
+        let body = consult_body(clinic.doctor_id(), overrides);
+        self.post("/api/v1/consults", Some(&clinic.patient_token), body).await.expect(201).body
+    }
+
+    /// A consult the doctor has admitted; returns its id.
+    pub async fn consult_in_progress(&self, clinic: &Clinic) -> String {
+        let consult = self.request_consult(clinic, json!({})).await;
+        let id = consult["consult_id"].as_str().unwrap().to_owned();
+        self.post(&format!("/api/v1/consults/{id}/admit"), Some(&clinic.doctor_token), json!({})).await.expect(200);
+        id
+    }
+
+    /// Notes on an admitted consult; returns the created record.
+    pub async fn write_notes(&self, clinic: &Clinic, consult_id: &str) -> Value {
+        self.post(&format!("/api/v1/consults/{consult_id}/notes"), Some(&clinic.doctor_token), notes_body()).await.expect(201).body
+    }
+}
