@@ -11,7 +11,7 @@ use vaidya_registry::auth::AuthUser;
 use vaidya_registry::body::ApiJson;
 use vaidya_registry::db::{Tx, now_ms};
 use vaidya_registry::error::{Problem, Violations};
-use vaidya_registry::text::{optional_text, required_text};
+use vaidya_registry::text::{optional_prose, required_prose};
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::consent::HiType;
@@ -76,7 +76,7 @@ fn is_uri(s: &str) -> bool {
 }
 
 fn check_diagnosis(i: usize, d: &DiagnosisInput, v: &mut Violations) -> Option<Diagnosis> {
-    let text = v.check(&format!("diagnoses[{i}].text"), required_text(d.text.as_deref(), 1, 500));
+    let text = v.check(&format!("diagnoses[{i}].text"), required_prose(d.text.as_deref(), 1, 500));
     let code = match (d.code.as_deref().map(str::trim), d.system.as_deref().map(str::trim)) {
         (None, None) => None,
         (Some(code), Some(system)) => {
@@ -103,10 +103,10 @@ fn check_diagnosis(i: usize, d: &DiagnosisInput, v: &mut Violations) -> Option<D
 /// Checks the notes; every problem is reported at once.
 pub fn validate(req: WriteNotes) -> ApiResult<Notes> {
     let mut v = Violations::new();
-    let chief_complaints = v.check("chief_complaints", required_text(req.chief_complaints.as_deref(), 1, TEXT_MAX));
-    let history = v.check("history", optional_text(req.history.as_deref(), TEXT_MAX)).flatten();
-    let examination = v.check("examination", optional_text(req.examination.as_deref(), TEXT_MAX)).flatten();
-    let advice = v.check("advice", optional_text(req.advice.as_deref(), TEXT_MAX)).flatten();
+    let chief_complaints = v.check("chief_complaints", required_prose(req.chief_complaints.as_deref(), 1, TEXT_MAX));
+    let history = v.check("history", optional_prose(req.history.as_deref(), TEXT_MAX)).flatten();
+    let examination = v.check("examination", optional_prose(req.examination.as_deref(), TEXT_MAX)).flatten();
+    let advice = v.check("advice", optional_prose(req.advice.as_deref(), TEXT_MAX)).flatten();
     let mut diagnoses = Vec::new();
     match &req.diagnoses {
         None => v.add("diagnoses", "is required (an empty list when there is no diagnosis yet)"),
@@ -124,14 +124,14 @@ pub fn validate(req: WriteNotes) -> ApiResult<Notes> {
     let investigations_advised: Vec<String> = items
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| v.check(&format!("investigations_advised[{i}]"), required_text(Some(s), 1, 500)))
+        .filter_map(|(i, s)| v.check(&format!("investigations_advised[{i}]"), required_prose(Some(s), 1, 500)))
         .collect();
     let follow_up = req.follow_up.and_then(|f| {
         let days = match f.after_days {
             Some(d) if (1..=365).contains(&d) => Some(d as u32),
             _ => v.check("follow_up.after_days", Err::<u32, _>("is a number of days from 1 to 365")),
         };
-        let note = v.check("follow_up.note", optional_text(f.note.as_deref(), 500)).flatten();
+        let note = v.check("follow_up.note", optional_prose(f.note.as_deref(), 500)).flatten();
         days.map(|after_days| FollowUp { after_days, note })
     });
     v.finish()?;

@@ -16,8 +16,8 @@ pub mod health_ids;
 pub mod page;
 pub mod providers;
 pub mod redis_handle;
-pub mod sql;
 pub mod signing;
+pub mod sql;
 pub mod state;
 pub mod text;
 

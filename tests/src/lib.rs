@@ -4,6 +4,7 @@
 
 pub mod clinic;
 pub mod db;
+pub mod fhir;
 
 use clap_free::parse_serve;
 use reqwest::{Method, StatusCode};

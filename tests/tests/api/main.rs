@@ -3,11 +3,13 @@
 
 mod audit;
 mod auth;
+mod consent;
 mod consults;
 mod events;
 mod facilities;
 mod health_ids;
 mod multinode;
+mod notes;
 mod ops;
 mod providers;
 mod signal;
