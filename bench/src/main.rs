@@ -2,9 +2,11 @@
 //!
 //! From the workspace root, after `cargo build --release -p vaidya-web -p vaidya-bench`:
 //! `target/release/vaidya-bench registry [--backend sqlite|postgres|both] [--duration-secs 10] ...`
+//! `target/release/vaidya-bench consult [--backend sqlite|postgres|both] [--records 2000] ...`
 //! `target/release/vaidya-bench signal [--idle 10000] [--pairs 100] [--duration-secs 10] [--skip-peerjs] ...`
 //! (`--help` lists every flag). It exits 0 when every target is met, 2 when one is missed, 1 on error.
 
+mod consult;
 mod cpu;
 mod http;
 mod load;
@@ -27,7 +29,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::http::Error;
-use crate::server::{Database, Engine, Launch, Server};
+use crate::server::{Engine, Server};
 
 #[derive(Parser, Debug)]
 #[command(name = "vaidya-bench", about = "Starts vaidya on a fresh database and measures it over HTTP")]
@@ -43,10 +45,13 @@ enum Command {
     /// Signalling figures: `/ws/signal` against the PeerJS server (idle memory, relay throughput, latency), and two
     /// nodes through Redis.
     Signal(signal::SignalArgs),
+    /// Consent figures: a doctor's consented-records query over a patient with 2,000 records, and what the consent
+    /// check adds to one record read.
+    Consult(consult::ConsultArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum BackendChoice {
+pub enum BackendChoice {
     Sqlite,
     Postgres,
     Both,
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
     let (load_cpu, threads) = match &command {
         Command::Registry(args) => (args.load_cpu.clone(), None),
         Command::Signal(args) => (signal::cpus(&args.load_cpu).map(str::to_owned), Some(args.threads as usize)),
+        Command::Consult(args) => (args.load_cpu.clone(), None),
     };
     // Pin before the runtime starts so every worker thread inherits the mask.
     if let Some(cpus) = &load_cpu
@@ -119,6 +125,7 @@ fn main() -> ExitCode {
     };
     let outcome = match command {
         Command::Registry(args) => runtime.block_on(registry(args)),
+        Command::Consult(args) => runtime.block_on(consult::run(args)),
         Command::Signal(args) => runtime.block_on(async {
             tokio::select! {
                 result = signal::run(args) => result,
@@ -185,39 +192,14 @@ async fn registry(args: RegistryArgs) -> Result<bool, Error> {
     Ok(rows.iter().all(|r| r.pass != Some(false)))
 }
 
-/// One backend: a fresh database, a server on it, the workloads; the server and database are removed
-/// afterwards even when a workload fails or the run is interrupted.
+/// One backend: a fresh database, a server on it, the registry workloads.
 async fn one_backend(engine: Engine, args: &RegistryArgs, rng: &mut StdRng) -> Result<Vec<report::Row>, Error> {
-    eprintln!("[{}] creating a fresh database", engine.name());
-    let db = Database::create(engine, &args.postgres_url).await?;
-    let result = tokio::select! {
-        result = serve_and_measure(engine, &db, args, rng) => result,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
-    };
-    let dropped = db.drop_it().await;
-    let rows = result?;
-    dropped.map_err(|e| format!("cannot drop the bench database: {e}"))?;
-    Ok(rows)
-}
-
-async fn serve_and_measure(engine: Engine, db: &Database, args: &RegistryArgs, rng: &mut StdRng) -> Result<Vec<report::Row>, Error> {
-    let log_file = std::env::temp_dir().join(format!("vaidya-bench-{}-{}.log", engine.name(), std::process::id()));
-    let launch = Launch {
+    let server = server::Fresh {
+        engine,
         binary: &args.server_bin,
-        database_url: db.url(),
+        postgres_url: &args.postgres_url,
         cpus: args.server_cpu.as_deref(),
-        log_file: log_file.clone(),
         extra: Vec::new(),
     };
-    eprintln!("[{}] starting {}", engine.name(), args.server_bin.display());
-    let server = Server::start(launch).await?;
-    let result = scenarios::registry(engine, &server, &db.url(), args, rng).await;
-    server.stop().await?;
-    match &result {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&log_file);
-        }
-        Err(_) => eprintln!("[{}] server log kept at {}", engine.name(), log_file.display()),
-    }
-    result
+    server.run(async |server: &Server, url: String| scenarios::registry(engine, server, &url, args, rng).await).await
 }

@@ -193,6 +193,46 @@ impl Server {
     }
 }
 
+/// A fresh database and a server on it for the length of one measurement; both are removed afterwards, even when
+/// the measurement fails or the run is interrupted.
+pub struct Fresh<'a> {
+    pub engine: Engine,
+    pub binary: &'a Path,
+    pub postgres_url: &'a str,
+    pub cpus: Option<&'a str>,
+    pub extra: Vec<String>,
+}
+
+impl Fresh<'_> {
+    pub async fn run<T>(self, measure: impl AsyncFnOnce(&Server, String) -> Result<T, Error>) -> Result<T, Error> {
+        let name = self.engine.name();
+        eprintln!("[{name}] creating a fresh database");
+        let db = Database::create(self.engine, self.postgres_url).await?;
+        let log_file = std::env::temp_dir().join(format!("vaidya-bench-{name}-{}.log", std::process::id()));
+        let launch = Launch { binary: self.binary, database_url: db.url(), cpus: self.cpus, log_file: log_file.clone(), extra: self.extra };
+        let result = tokio::select! {
+            result = async {
+                eprintln!("[{name}] starting {}", self.binary.display());
+                let server = Server::start(launch).await?;
+                let result = measure(&server, db.url()).await;
+                server.stop().await?;
+                result
+            } => result,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        };
+        let dropped = db.drop_it().await;
+        match &result {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&log_file);
+            }
+            Err(_) => eprintln!("[{name}] server log kept at {}", log_file.display()),
+        }
+        let value = result?;
+        dropped.map_err(|e| format!("cannot drop the bench database: {e}"))?;
+        Ok(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod consults;
 mod enums;
 pub mod fhir;
+pub mod formulary;
 pub mod notes;
 pub mod people;
 pub mod records;

@@ -194,8 +194,9 @@ pub async fn write_notes(
         ended_at: row.ended_at,
         mode: &row.mode,
     };
-    let bundle = op_consult_record(&encounter, &notes, now);
-    let record_id = crate::records::store(&mut tx, &row, &doctor, HiType::OpConsultation, started_at, &bundle, now).await?;
+    let record_id = uuid::Uuid::now_v7().to_string();
+    let bundle = op_consult_record(&record_id, &encounter, &notes, now);
+    crate::records::store(&mut tx, &record_id, &row, &doctor, HiType::OpConsultation, started_at, &bundle, now).await?;
     let event = AuditEvent::new(Some(doctor.actor()), "create", "health_record", Some(record_id.clone())).subject(&row.patient_health_id);
     audit::record(&mut tx, &event.purpose("CAREMGT")).await?;
     tx.commit().await?;

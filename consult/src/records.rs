@@ -3,7 +3,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use vaidya_registry::audit::{self, Actor, AuditEvent};
@@ -22,22 +25,23 @@ use crate::people::Doctor;
 use crate::state::ConsultState;
 use crate::when::{parse_range_end, parse_range_start};
 
-/// Stores a document for the consult's patient; returns the record id.
+/// Stores document `id` for the consult's patient.
+#[allow(clippy::too_many_arguments)]
 pub async fn store(
     tx: &mut Tx,
+    id: &str,
     consult: &ConsultRow,
     author: &Doctor,
     hi_type: HiType,
     record_date: i64,
     bundle: &Value,
     now: i64,
-) -> ApiResult<String> {
-    let id = uuid::Uuid::now_v7().to_string();
+) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO health_records (id, patient_health_id, consult_id, facility_id, author_id, hi_type, hi_bit, record_date, bundle, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(&id)
+    .bind(id)
     .bind(&consult.patient_health_id)
     .bind(&consult.id)
     .bind(&consult.facility_id)
@@ -49,7 +53,7 @@ pub async fn store(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// SQL true when record alias `r` shows in its patient's PHR: not tied to a consult, or its consult's PHR consent holds.
@@ -73,15 +77,21 @@ const SELECT_RECORD: &str = "SELECT r.id, r.patient_health_id, r.consult_id, r.a
      r.hi_type, r.record_date, r.bundle, r.created_at \
      FROM health_records r LEFT JOIN providers a ON a.id = r.author_id LEFT JOIN facilities f ON f.id = r.facility_id";
 
-fn parse_bundle(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
+/// A stored document sent as it was stored: parsing and re-serialising megabytes of FHIR would only cost time.
+fn raw_json(text: String) -> Box<RawValue> {
+    RawValue::from_string(text).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+}
+
+/// A JSON response from text that is already JSON.
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// One record: to its patient (when in the PHR), its author, or a doctor whose consent covers it; 404 to anyone else.
 #[utoipa::path(get, path = "/api/v1/records/{record_id}", tag = "records", params(("record_id" = String, Path)),
     responses((status = 200, body = Object, description = "the FHIR document Bundle"), (status = 401, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn get_record(State(state): State<ConsultState>, user: AuthUser, Path(record_id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_record(State(state): State<ConsultState>, user: AuthUser, Path(record_id): Path<String>) -> ApiResult<Response> {
     if uuid::Uuid::parse_str(&record_id).is_err() {
         return Err(ApiError::not_found());
     }
@@ -118,7 +128,7 @@ pub async fn get_record(State(state): State<ConsultState>, user: AuthUser, Path(
         audit::record(&mut tx, &event).await?;
     }
     tx.commit().await?;
-    Ok(Json(parse_bundle(&row.bundle)))
+    Ok(json_response(row.bundle))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -142,7 +152,7 @@ pub struct PhrRecord {
     pub facility: Option<String>,
     pub created_at: String,
     #[schema(value_type = Object)]
-    pub bundle: Value,
+    pub bundle: Box<RawValue>,
 }
 
 fn hi_type_filter(value: Option<&str>) -> ApiResult<Option<HiType>> {
@@ -181,7 +191,7 @@ pub async fn phr_records(
         .map(|r| PhrRecord {
             date: rfc3339(r.record_date),
             created_at: rfc3339(r.created_at),
-            bundle: parse_bundle(&r.bundle),
+            bundle: raw_json(r.bundle),
             record_id: r.id,
             hi_type: r.hi_type,
             consult_id: r.consult_id,
@@ -213,7 +223,7 @@ pub async fn patient_records(
     user: AuthUser,
     Path(health_id): Path<String>,
     ApiQuery(q): ApiQuery<RecordsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     user.require(Role::Doctor)?;
     let patient = HealthIdNumber::parse(&health_id)?.digits();
     let hi_type = hi_type_filter(q.hi_type.as_deref())?;
@@ -262,30 +272,38 @@ pub async fn patient_records(
     let event = AuditEvent::new(Some(doctor.actor()), "read", "patient_records", Some(patient.clone())).subject(&patient);
     audit::record(&mut tx, &event.purpose(purposes.join(","))).await?;
     tx.commit().await?;
-    Ok(Json(searchset(rows, now)))
+    Ok(json_response(searchset(rows, now)))
 }
 
-fn searchset(rows: Vec<(String, String)>, now: i64) -> Value {
-    let total = rows.len();
-    let entries: Vec<Value> = rows
-        .into_iter()
-        .map(|(id, bundle)| {
-            let resource = parse_bundle(&bundle);
-            // The entry's URL is the document's own id, so the searchset's fullUrls resolve like any Bundle's.
-            let full_url = resource["id"].as_str().map(|b| format!("urn:uuid:{b}")).unwrap_or_else(|| format!("urn:uuid:{id}"));
-            json!({ "fullUrl": full_url, "resource": resource, "search": { "mode": "match" } })
-        })
-        .collect();
-    let mut set = json!({
+/// The searchset Bundle, written out around the stored documents without parsing them. Each document's id is its
+/// record id, so each entry's fullUrl is `urn:uuid:<record id>`.
+fn searchset(rows: Vec<(String, String)>, now: i64) -> String {
+    let head = json!({
         "resourceType": "Bundle",
         "id": uuid::Uuid::now_v7().to_string(),
         "meta": { "lastUpdated": rfc3339(now) },
         "type": "searchset",
         "timestamp": rfc3339(now),
-        "total": total,
-    });
-    if !entries.is_empty() {
-        set["entry"] = json!(entries);
+        "total": rows.len(),
+    })
+    .to_string();
+    if rows.is_empty() {
+        return head;
     }
-    set
+    let size: usize = rows.iter().map(|(_, b)| b.len() + 96).sum();
+    let mut out = String::with_capacity(head.len() + size + 16);
+    out.push_str(&head[..head.len() - 1]);
+    out.push_str(",\"entry\":[");
+    for (i, (id, bundle)) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"fullUrl\":\"urn:uuid:");
+        out.push_str(id);
+        out.push_str("\",\"resource\":");
+        out.push_str(bundle);
+        out.push_str(",\"search\":{\"mode\":\"match\"}}");
+    }
+    out.push_str("]}");
+    out
 }

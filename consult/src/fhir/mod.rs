@@ -125,9 +125,8 @@ pub fn organization_entry(facility: &Facility) -> Entry {
     )
 }
 
-/// The document Bundle: the Composition first, then every other entry.
-pub fn document(composition: Entry, entries: Vec<Entry>, at: i64) -> Value {
-    let id = uuid::Uuid::now_v7().to_string();
+/// The document Bundle `id` (the record's id): the Composition first, then every other entry.
+pub fn document(id: &str, composition: Entry, entries: Vec<Entry>, at: i64) -> Value {
     let all: Vec<Value> =
         std::iter::once(composition).chain(entries).map(|e| json!({ "fullUrl": e.full_url, "resource": e.resource })).collect();
     json!({

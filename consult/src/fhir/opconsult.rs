@@ -46,8 +46,8 @@ pub struct Encounter<'a> {
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// The document for `notes`, written at `at`.
-pub fn op_consult_record(enc: &Encounter<'_>, notes: &Notes, at: i64) -> Value {
+/// The document `id` for `notes`, written at `at`.
+pub fn op_consult_record(id: &str, enc: &Encounter<'_>, notes: &Notes, at: i64) -> Value {
     let patient = patient_entry(enc.patient);
     let doctor = practitioner_entry(enc.doctor);
     let organization = enc.facility.map(organization_entry);
@@ -157,7 +157,7 @@ pub fn op_consult_record(enc: &Encounter<'_>, notes: &Notes, at: i64) -> Value {
     entries.extend(examination);
     entries.extend(investigations);
     entries.extend(follow_up);
-    document(composition, entries, at)
+    document(id, composition, entries, at)
 }
 
 fn diagnosis_entry(d: &Diagnosis, subject: &Value, at: i64) -> Entry {

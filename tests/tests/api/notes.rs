@@ -119,7 +119,7 @@ proptest! {
                     ended_at: (!in_progress).then_some(1_764_000_900_000),
                     mode: "video",
                 };
-                let bundle = op_consult_record(&enc, &notes, 1_764_001_000_000);
+                let bundle = op_consult_record("019a0000-0000-7000-8000-0000000000ff", &enc, &notes, 1_764_001_000_000);
                 if let Err(errors) = validate_document(&bundle, Profile::OpConsultRecord) {
                     prop_assert!(false, "invalid document: {errors:#?}\n{bundle:#}");
                 }
