@@ -41,9 +41,12 @@ pub struct ConsultArgs {
     duration_secs: u64,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
     warmup_secs: u64,
-    /// Connections of each workload: doctors opening charts at the same moment.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// Connections of the latency workloads: doctors opening charts at the same moment.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     connections: u32,
+    /// Connections of the extra row that shows the records query under contention.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    busy_connections: u32,
     #[arg(long, default_value = "target/release/vaidya")]
     server_bin: PathBuf,
     #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -126,6 +129,17 @@ async fn measure(engine: Engine, server: &Server, url: &str, args: &ConsultArgs,
         Row::new(format!("consented records ({} of {})", covered.len(), args.records), backend, conns, &sample)
             .target(format!("p99 < {RECORDS_P99_MS} ms"), p99 < RECORDS_P99_MS && (mean - covered.len() as f64).abs() < 0.5)
             .note(format!("{mean:.0} documents per answer; {}", meter.summary())),
+    );
+
+    let busy = args.busy_connections as usize;
+    let meter = Meter::start(server.pid());
+    let query = Arc::new(ConsentedRecords {
+        call: Call::get(format!("/api/v1/patients/{}/records", cast.health_id)).with_bearer(cast.reader.clone()),
+    });
+    let crowded = load::run(server.addr, busy, window, query).await?;
+    rows.push(
+        Row::new("consented records, crowded", backend, busy, &crowded)
+            .note(format!("{busy} doctors at once: throughput and queueing; {}", meter.summary())),
     );
 
     // The same read with and without the consent check: the author reads their own record (no consent needed),
