@@ -14,6 +14,7 @@ pub mod fhir;
 pub mod formulary;
 pub mod notes;
 pub mod people;
+pub mod prescriptions;
 pub mod records;
 pub mod state;
 pub mod when;
@@ -48,6 +49,11 @@ pub fn router(state: ConsultState) -> Router {
         .route("/api/v1/consents/keys", get(consents::keys))
         .route("/api/v1/consents/{id}/revoke", post(consents::revoke))
         .route("/api/v1/patients/{health_id}/break-glass", post(consents::break_glass))
+        .route("/api/v1/consults/{id}/prescriptions", post(prescriptions::handlers::create))
+        .route("/api/v1/prescriptions/keys", get(prescriptions::handlers::keys))
+        .route("/api/v1/prescriptions/{id}", get(prescriptions::handlers::get_one))
+        .route("/api/v1/prescriptions/{id}/verify", get(prescriptions::handlers::verify))
+        .route("/api/v1/drugs", get(prescriptions::handlers::drugs))
         .with_state(state)
 }
 
@@ -60,11 +66,14 @@ pub fn router(state: ConsultState) -> Router {
         notes::write_notes, records::get_record, records::phr_records, records::patient_records,
         consent::requests::create, consent::requests::list, consent::requests::grant, consent::requests::deny,
         consent::consents::list, consent::consents::keys, consent::consents::revoke, consent::consents::break_glass,
+        prescriptions::handlers::create, prescriptions::handlers::get_one, prescriptions::handlers::verify,
+        prescriptions::handlers::keys, prescriptions::handlers::drugs,
     ),
     tags(
         (name = "consults", description = "Consults, the queue and the call"),
         (name = "records", description = "Encounter notes and health records (EMR and PHR)"),
         (name = "consent", description = "Consent requests, consent artefacts and break-the-glass access"),
+        (name = "prescriptions", description = "E-prescriptions checked against the TPG 2020 drug lists, and the formulary"),
     )
 )]
 pub struct ConsultApi;

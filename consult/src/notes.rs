@@ -9,13 +9,13 @@ use utoipa::ToSchema;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
 use vaidya_registry::auth::AuthUser;
 use vaidya_registry::body::ApiJson;
-use vaidya_registry::db::{Tx, now_ms};
+use vaidya_registry::db::now_ms;
 use vaidya_registry::error::{Problem, Violations};
 use vaidya_registry::text::{optional_prose, required_prose};
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::consent::HiType;
-use crate::consults::{ConsultRow, ConsultStatus};
+use crate::consults::ConsultRow;
 use crate::fhir::opconsult::{Diagnosis, Encounter, FollowUp, Notes, op_consult_record};
 use crate::people::{Doctor, Facility, Patient};
 use crate::state::ConsultState;
@@ -139,22 +139,6 @@ pub fn validate(req: WriteNotes) -> ApiResult<Notes> {
     Ok(Notes { chief_complaints, history, examination, diagnoses, investigations_advised, advice, follow_up })
 }
 
-/// The consult if the caller is its doctor and may still write to it: in progress, or completed within the window.
-pub async fn writable_consult(tx: &mut Tx, state: &ConsultState, id: &str, user: &AuthUser) -> ApiResult<ConsultRow> {
-    let row = ConsultRow::load_for(tx, id, user).await?;
-    if !row.is_doctor(user) {
-        return Err(ApiError::not_found());
-    }
-    match row.status() {
-        ConsultStatus::InProgress => Ok(row),
-        ConsultStatus::Completed if row.ended_at.is_some_and(|end| now_ms() - end < state.settings.notes_window_ms) => Ok(row),
-        ConsultStatus::Completed => {
-            Err(ApiError::conflict("notes_window_closed", "Notes and prescriptions close 24 hours after the consult."))
-        }
-        _ => Err(ApiError::conflict("invalid_transition", format!("The consult is {}; it has no encounter to write to.", row.status))),
-    }
-}
-
 /// The doctor writes encounter notes for a consult.
 #[utoipa::path(post, path = "/api/v1/consults/{id}/notes", tag = "records", params(("id" = String, Path)), request_body = WriteNotes,
     responses((status = 201, body = RecordCreated), (status = 401, body = Problem),
@@ -169,7 +153,7 @@ pub async fn write_notes(
     ApiJson(req): ApiJson<WriteNotes>,
 ) -> ApiResult<(StatusCode, Json<RecordCreated>)> {
     let mut tx = state.registry.db.begin().await?;
-    let row = writable_consult(&mut tx, &state, &id, &user).await?;
+    let row = ConsultRow::writable(&mut tx, &state, &id, &user).await?;
     let notes = validate(req)?;
     if row.phr_consent_withdrawn_at.is_some() && !row.records_to_phr() {
         drop(tx);

@@ -30,6 +30,8 @@ pub struct ConsultInner {
     pub ice: IceConfig,
     /// Signs consent artefacts; its public key is published at `/api/v1/consents/keys`.
     pub consent_signer: DocumentSigner,
+    /// Signs prescriptions; its public key is published at `/api/v1/prescriptions/keys`.
+    pub prescription_signer: DocumentSigner,
     pub settings: ConsultSettings,
 }
 
@@ -51,9 +53,10 @@ impl FromRef<ConsultState> for Registry {
 }
 
 impl ConsultState {
-    /// Loads (or on first start creates) the consent signing key, shared by every node through the database.
+    /// Loads (or on first start creates) the consent and prescription signing keys, shared by every node through the database.
     pub async fn new(registry: Registry, ice: IceConfig, settings: ConsultSettings) -> Result<Self, sqlx::Error> {
-        let keys = SigningKeys::load(&registry.db, "consent_ed25519_seed").await?;
-        Ok(Self(Arc::new(ConsultInner { registry, ice, consent_signer: DocumentSigner::new(keys), settings })))
+        let consent_signer = DocumentSigner::new(SigningKeys::load(&registry.db, "consent_ed25519_seed").await?);
+        let prescription_signer = DocumentSigner::new(SigningKeys::load(&registry.db, "prescription_ed25519_seed").await?);
+        Ok(Self(Arc::new(ConsultInner { registry, ice, consent_signer, prescription_signer, settings })))
     }
 }

@@ -87,3 +87,49 @@ impl TestApp {
         self.post(&format!("/api/v1/consults/{consult_id}/notes"), Some(&clinic.doctor_token), notes_body()).await.expect(201).body
     }
 }
+
+/// A registered pharmacy and one of its pharmacists, logged in.
+pub struct Pharmacy {
+    pub facility_id: String,
+    pub token: String,
+}
+
+/// A prescription with one List O drug (any consult may have it) and `overrides` merged into the item.
+pub fn prescription_body(overrides: Value) -> Value {
+    let mut item = json!({
+        "drug": {"name": "Paracetamol 500 mg"},
+        "strength": "500 mg",
+        "form": "tablet",
+        "dose": "1 tablet",
+        "frequency": "three times a day after food",
+        "duration_days": 5,
+        "route": "oral",
+        "quantity": 15,
+    });
+    if let Value::Object(o) = overrides {
+        for (k, v) in o {
+            item[k] = v;
+        }
+    }
+    json!({"items": [item], "notes": "Drink plenty of fluids."})
+}
+
+impl TestApp {
+    /// A pharmacy at `(lat, lon)` with a pharmacist.
+    pub async fn pharmacy_at(&self, lat: f64, lon: f64) -> Pharmacy {
+        let admin = self.admin_token().await;
+        let facility = self.create_facility(&admin, "pharmacy", lat, lon).await;
+        let facility_id = facility["facility_id"].as_str().unwrap().to_owned();
+        let (_, username) = self.create_provider(&admin, "pharmacist", &facility_id, json!({})).await;
+        Pharmacy { facility_id, token: self.token(&username, crate::PASSWORD).await }
+    }
+
+    /// A prescription (the default body) on an admitted consult of the clinic; returns it.
+    pub async fn prescription(&self, clinic: &Clinic) -> Value {
+        let consult = self.consult_in_progress(clinic).await;
+        self.post(&format!("/api/v1/consults/{consult}/prescriptions"), Some(&clinic.doctor_token), prescription_body(json!({})))
+            .await
+            .expect(201)
+            .body
+    }
+}

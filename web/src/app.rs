@@ -17,6 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use vaidya_consult::{ConsultSettings, ConsultState};
+use vaidya_pharmacy::{PharmacySettings, PharmacyState};
 use vaidya_registry::auth::throttle::ThrottleLimits;
 use vaidya_registry::{ApiError, Db, RedisHandle, Registry, RegistrySettings};
 use vaidya_signaling::events::EventsState;
@@ -101,8 +102,14 @@ impl App {
         };
         let events = EventsState { registry: registry.clone(), limits: signal.limits, allowed_origins: signal.allowed_origins.clone() };
         let consult = ConsultState::new(registry.clone(), ice, ConsultSettings::default()).await.map_err(StartError::Keys)?;
-        let router = router(registry.clone(), consult, signal, events, config.max_body_bytes);
-        let mut background = vec![tokio::spawn(chain_audit_forever(registry.clone())), tokio::spawn(hub.clone().sweep_forever())];
+        let pharmacy_settings = PharmacySettings { accept_timeout_ms: config.order_accept_timeout * 1000, ..PharmacySettings::default() };
+        let pharmacy = PharmacyState::new(registry.clone(), pharmacy_settings);
+        let router = router(registry.clone(), Services { consult, pharmacy: pharmacy.clone(), signal, events }, config.max_body_bytes);
+        let mut background = vec![
+            tokio::spawn(chain_audit_forever(registry.clone())),
+            tokio::spawn(hub.clone().sweep_forever()),
+            tokio::spawn(vaidya_pharmacy::sweeper::sweep_forever(pharmacy)),
+        ];
         if let Some(redis) = &registry.redis {
             background.push(tokio::spawn(vaidya_signaling::events::forward_redis_wakeups(redis.clone(), registry.clone())));
         }
@@ -129,7 +136,16 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// The whole HTTP surface: every crate's routes, the ops endpoints and the cross-cutting layers.
-pub fn router(registry: Registry, consult: ConsultState, signal: SignalState, events: EventsState, max_body_bytes: usize) -> Router {
+/// The states of the services besides the registry.
+pub struct Services {
+    pub consult: ConsultState,
+    pub pharmacy: PharmacyState,
+    pub signal: SignalState,
+    pub events: EventsState,
+}
+
+pub fn router(registry: Registry, services: Services, max_body_bytes: usize) -> Router {
+    let Services { consult, pharmacy, signal, events } = services;
     let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -140,6 +156,7 @@ pub fn router(registry: Registry, consult: ConsultState, signal: SignalState, ev
     Router::new()
         .merge(vaidya_registry::router(registry))
         .merge(vaidya_consult::router(consult))
+        .merge(vaidya_pharmacy::router(pharmacy))
         .merge(vaidya_signaling::router(signal))
         .merge(vaidya_signaling::events::router(events))
         .merge(ops)

@@ -98,6 +98,10 @@ pub struct ServeConfig {
     #[arg(long, env = "VAIDYA_TURN_TTL", default_value_t = 3600, value_parser = clap::value_parser!(i64).range(60..=86_400))]
     pub turn_ttl: i64,
 
+    /// How long a pharmacy has to accept a routed order before it goes to the next nearest, in seconds.
+    #[arg(long, env = "VAIDYA_ORDER_ACCEPT_TIMEOUT", default_value_t = 600, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    pub order_accept_timeout: i64,
+
     /// Browser origins allowed to open WebSockets, comma-separated; by default only the service's own origin.
     #[arg(long, env = "VAIDYA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,

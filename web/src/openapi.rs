@@ -29,6 +29,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = OpsApi::openapi();
     doc.merge(vaidya_registry::RegistryApi::openapi());
     doc.merge(vaidya_consult::ConsultApi::openapi());
+    doc.merge(vaidya_pharmacy::PharmacyApi::openapi());
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }

@@ -9,11 +9,12 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 use vaidya_registry::auth::{AuthUser, Role};
-use vaidya_registry::db::rfc3339;
+use vaidya_registry::db::{Tx, now_ms, rfc3339};
 use vaidya_registry::domain::HealthIdNumber;
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::enums::wire_enum;
+use crate::state::ConsultState;
 
 wire_enum!(ConsultStatus { Waiting = "waiting", InProgress = "in_progress", Completed = "completed", Cancelled = "cancelled" });
 wire_enum!(Visit { First = "first", FollowUp = "follow_up" });
@@ -90,6 +91,22 @@ impl ConsultRow {
     /// Whether the PHR consent was given and not withdrawn.
     pub fn records_to_phr(&self) -> bool {
         self.record_to_phr == 1
+    }
+
+    /// The consult if the caller is its doctor and may still write to it: in progress, or completed within the window.
+    pub async fn writable(tx: &mut Tx, state: &ConsultState, id: &str, user: &AuthUser) -> ApiResult<Self> {
+        let row = Self::load_for(tx, id, user).await?;
+        if !row.is_doctor(user) {
+            return Err(ApiError::not_found());
+        }
+        match row.status() {
+            ConsultStatus::InProgress => Ok(row),
+            ConsultStatus::Completed if row.ended_at.is_some_and(|end| now_ms() - end < state.settings.notes_window_ms) => Ok(row),
+            ConsultStatus::Completed => {
+                Err(ApiError::conflict("notes_window_closed", "Notes and prescriptions close 24 hours after the consult."))
+            }
+            _ => Err(ApiError::conflict("invalid_transition", format!("The consult is {}; it has no encounter to write to.", row.status))),
+        }
     }
 
     /// The consult if `user` is its patient or its doctor; 404 otherwise, whether or not it exists.

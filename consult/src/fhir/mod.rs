@@ -2,6 +2,7 @@
 //! Organization, Encounter, narratives, references) and the document Bundle that wraps a Composition and its entries.
 
 pub mod opconsult;
+pub mod prescription;
 
 use serde_json::{Value, json};
 use vaidya_registry::db::rfc3339;
