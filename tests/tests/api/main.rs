@@ -11,6 +11,7 @@ mod health_ids;
 mod multinode;
 mod notes;
 mod ops;
+mod orders;
 mod prescriptions;
 mod providers;
 mod signal;
