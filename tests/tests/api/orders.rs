@@ -259,3 +259,68 @@ async fn bad_orders_are_refused() {
     let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(app.registry.db.reader()).await.unwrap();
     assert_eq!(orders, 0);
 }
+
+/// Random interleavings against the real service: three pharmacies and the patient act at once while deadlines run
+/// out; afterwards at most one pharmacy holds each order, nothing is dispensed twice or beyond what was prescribed,
+/// and the patient's feed never shows a change after a terminal status.
+#[tokio::test]
+async fn random_interleavings_by_several_pharmacies_keep_the_invariants() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let app = TestApp::spawn_with(&["--order-accept-timeout", "1"]).await;
+    let c = app.clinic().await;
+    let pharmacies = three_pharmacies(&app).await;
+    for round in 0..4u64 {
+        let prescription = app.prescription(&c).await;
+        let (mut feed, _) = app.open_events(&c.patient_token, None).await;
+        let order = order(&app, &c, &prescription).await;
+        let actors = (0..4).map(|who| {
+            let (app, order, pharmacies, patient) = (&app, &order, &pharmacies, c.patient_token.clone());
+            async move {
+                let mut rng = StdRng::seed_from_u64(round * 10 + who);
+                for _ in 0..12 {
+                    tokio::time::sleep(std::time::Duration::from_millis(rng.gen_range(0..250))).await;
+                    let reply = if who == 3 {
+                        if rng.gen_bool(0.1) { app.post(&act(order, "cancel"), Some(&patient), json!({})).await } else { continue }
+                    } else {
+                        let token = &pharmacies[who as usize].token;
+                        let (step, body) = match rng.gen_range(0..5) {
+                            0 => ("accept", json!({})),
+                            1 => ("reject", json!({"reason": "busy right now"})),
+                            2 => ("ready", json!({})),
+                            3 => ("dispense", json!({"items": [{"index": 0, "quantity": rng.gen_range(1..20)}]})),
+                            _ => ("dispatch", json!({})),
+                        };
+                        app.post(&act(order, step), Some(token), body).await
+                    };
+                    assert!(matches!(reply.status.as_u16(), 200 | 404 | 409 | 422), "{}", reply.body);
+                }
+            }
+        });
+        futures::future::join_all(actors).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+        let id = order["order_id"].as_str().unwrap();
+        let db = app.registry.db.reader();
+        let holding: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_holders WHERE order_id = $1 AND outcome IS NULL").bind(id).fetch_one(db).await.unwrap();
+        assert!(holding <= 1, "at most one pharmacy holds the order");
+        let dispensed: Vec<String> =
+            sqlx::query_scalar("SELECT items FROM dispenses WHERE prescription_id = $1").bind(prescription["prescription_id"].as_str()).fetch_all(db).await.unwrap();
+        assert!(dispensed.len() <= 1);
+        for items in dispensed {
+            let items: Value = serde_json::from_str(&items).unwrap();
+            assert!(items[0]["quantity"].as_i64().unwrap() <= 15, "never more than prescribed");
+        }
+        let mut statuses = Vec::new();
+        while let vaidya_tests::ws::Next::Json(event) = feed.next_within(1.0).await {
+            if event["kind"] == "order.updated" && event["data"]["order_id"] == id {
+                statuses.push(event["data"]["status"].as_str().unwrap().to_owned());
+            }
+        }
+        if let Some(end) = statuses.iter().position(|s| ["dispensed", "unfulfilled", "cancelled"].contains(&s.as_str())) {
+            assert_eq!(end, statuses.len() - 1, "nothing follows a terminal status: {statuses:?}");
+        }
+        let stored: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1").bind(id).fetch_one(db).await.unwrap();
+        assert_eq!(statuses.last().map(String::as_str), Some(stored.as_str()), "the feed ends where the order is: {statuses:?}");
+    }
+}
