@@ -15,7 +15,7 @@ use sqlx::{AnyConnection, Connection};
 
 use crate::BackendChoice;
 use crate::cpu::Meter;
-use crate::http::{self, Call, Conn, Error};
+use crate::http::{Call, Conn, Error, call_json, login};
 use crate::load::{self, Window, Workload};
 use crate::report::{self, Row};
 use crate::server::{Engine, Fresh, Server};
@@ -157,21 +157,6 @@ async fn measure(engine: Engine, server: &Server, url: &str, args: &ConsultArgs,
             .note(format!("p99 {added:+.2} ms vs the author's read; {}", meter.summary())),
     );
     Ok(rows)
-}
-
-async fn call_json(conn: &mut Conn, call: &Call, expect: StatusCode) -> Result<Value, Error> {
-    let (status, body) = conn.send(call).await?;
-    if status != expect {
-        return Err(format!("{} answered {status}: {}", call.path, String::from_utf8_lossy(&body)).into());
-    }
-    Ok(serde_json::from_slice(&body)?)
-}
-
-async fn login(conn: &mut Conn, username: &str, password: &str) -> Result<HeaderValue, Error> {
-    let tokens =
-        call_json(conn, &Call::post_json("/api/v1/auth/login", &json!({"username": username, "password": password})), StatusCode::OK)
-            .await?;
-    http::bearer(tokens["access_token"].as_str().ok_or("no access token")?)
 }
 
 async fn cast(conn: &mut Conn) -> Result<Cast, Error> {

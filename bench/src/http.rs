@@ -84,3 +84,23 @@ impl Conn {
         Ok((status, bytes))
     }
 }
+
+/// Sends `call` and parses its JSON answer, failing unless the status is `expect`.
+pub async fn call_json(conn: &mut Conn, call: &Call, expect: StatusCode) -> Result<serde_json::Value, Error> {
+    let (status, body) = conn.send(call).await?;
+    if status != expect {
+        return Err(format!("{} answered {status}: {}", call.path, String::from_utf8_lossy(&body)).into());
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Logs in; returns the `Authorization` header of the access token.
+pub async fn login(conn: &mut Conn, username: &str, password: &str) -> Result<HeaderValue, Error> {
+    let tokens = call_json(
+        conn,
+        &Call::post_json("/api/v1/auth/login", &serde_json::json!({"username": username, "password": password})),
+        StatusCode::OK,
+    )
+    .await?;
+    bearer(tokens["access_token"].as_str().ok_or("no access token")?)
+}

@@ -3,6 +3,7 @@
 //! From the workspace root, after `cargo build --release -p vaidya-web -p vaidya-bench`:
 //! `target/release/vaidya-bench registry [--backend sqlite|postgres|both] [--duration-secs 10] ...`
 //! `target/release/vaidya-bench consult [--backend sqlite|postgres|both] [--records 2000] ...`
+//! `target/release/vaidya-bench pharmacy [--backend sqlite|postgres|both] [--pharmacies 30000] [--flows 10000] ...`
 //! `target/release/vaidya-bench signal [--idle 10000] [--pairs 100] [--duration-secs 10] [--skip-peerjs] ...`
 //! (`--help` lists every flag). It exits 0 when every target is met, 2 when one is missed, 1 on error.
 
@@ -12,6 +13,7 @@ mod http;
 mod load;
 mod mem;
 mod peerjs;
+mod pharmacy;
 mod relay;
 mod report;
 mod scenarios;
@@ -48,6 +50,8 @@ enum Command {
     /// Consent figures: a doctor's consented-records query over a patient with 2,000 records, and what the consent
     /// check adds to one record read.
     Consult(consult::ConsultArgs),
+    /// Pharmacy figures: nearest-pharmacy routing among 30,000 pharmacies, and whole prescribe-to-dispense flows.
+    Pharmacy(pharmacy::PharmacyArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Registry(args) => (args.load_cpu.clone(), None),
         Command::Signal(args) => (signal::cpus(&args.load_cpu).map(str::to_owned), Some(args.threads as usize)),
         Command::Consult(args) => (args.load_cpu.clone(), None),
+        Command::Pharmacy(args) => (args.load_cpu.clone(), None),
     };
     // Pin before the runtime starts so every worker thread inherits the mask.
     if let Some(cpus) = &load_cpu
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         Command::Registry(args) => runtime.block_on(registry(args)),
         Command::Consult(args) => runtime.block_on(consult::run(args)),
+        Command::Pharmacy(args) => runtime.block_on(pharmacy::run(args)),
         Command::Signal(args) => runtime.block_on(async {
             tokio::select! {
                 result = signal::run(args) => result,

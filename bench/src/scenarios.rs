@@ -41,7 +41,7 @@ pub async fn registry(
     let mut rows = Vec::new();
 
     eprintln!("[{backend}] seeding {} facilities", args.facilities);
-    let (places, took) = seed::facilities(database_url, args.facilities as usize, rng).await?;
+    let (places, took) = seed::facilities(database_url, args.facilities as usize, None, rng).await?;
     eprintln!("[{backend}] seeded in {:.1} s; nearby-pharmacy search", took.as_secs_f64());
     let meter = Meter::start(pid);
     let search = load::run(addr, latency_conns, window, Arc::new(NearbyPharmacies { centres: Arc::new(places) })).await?;

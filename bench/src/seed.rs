@@ -75,10 +75,15 @@ struct Row {
     place: Place,
 }
 
-/// Inserts `count` facilities; returns their places and how long the insert took.
-pub async fn facilities(database_url: &str, count: usize, rng: &mut StdRng) -> Result<(Vec<Place>, Duration), Error> {
+/// Inserts `count` facilities (all of kind `only`, or the usual mix); returns their places and how long it took.
+pub async fn facilities(
+    database_url: &str,
+    count: usize,
+    only: Option<&'static str>,
+    rng: &mut StdRng,
+) -> Result<(Vec<Place>, Duration), Error> {
     sqlx::any::install_default_drivers();
-    let rows = generate(count, rng);
+    let rows = generate(count, only, rng);
     let started = Instant::now();
     let mut conn = AnyConnection::connect(database_url).await?;
     if database_url.starts_with("sqlite") {
@@ -140,7 +145,7 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-fn generate(count: usize, rng: &mut StdRng) -> Vec<Row> {
+fn generate(count: usize, only: Option<&'static str>, rng: &mut StdRng) -> Vec<Row> {
     let mut ids = HashSet::with_capacity(count);
     let mut rows = Vec::with_capacity(count);
     for n in 0..count {
@@ -151,7 +156,10 @@ fn generate(count: usize, rng: &mut StdRng) -> Vec<Row> {
                 break candidate;
             }
         };
-        let (kind, label) = pick_kind(rng);
+        let (kind, label) = match only.and_then(|k| KIND_MIX.iter().find(|(kind, _, _)| *kind == k)) {
+            Some((kind, _, label)) => (*kind, *label),
+            None => pick_kind(rng),
+        };
         let prefix = NAME_PREFIXES[rng.gen_range(0..NAME_PREFIXES.len())];
         rows.push(Row {
             id,
@@ -185,7 +193,8 @@ mod tests {
     #[test]
     fn rows_are_valid_and_unique() {
         let mut rng = StdRng::seed_from_u64(7);
-        let rows = generate(5000, &mut rng);
+        let rows = generate(5000, None, &mut rng);
+        assert!(generate(50, Some("pharmacy"), &mut rng).iter().all(|r| r.kind == "pharmacy"));
         let ids: HashSet<_> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids.len(), rows.len());
         for r in &rows {

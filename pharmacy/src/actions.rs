@@ -48,9 +48,9 @@ macro_rules! simple_action {
     ($name:ident, $action:expr, $path:literal, $who:ident, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "pharmacy", params(("id" = String, Path)),
-                    responses((status = 200, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
-                        (status = 404, body = Problem), (status = 409, body = Problem, description = "`invalid_transition`")),
-                    security(("bearer" = [])))]
+                            responses((status = 200, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
+                                (status = 404, body = Problem), (status = 409, body = Problem, description = "`invalid_transition`")),
+                            security(("bearer" = [])))]
         pub async fn $name(State(state): State<PharmacyState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
             $who(&user)?;
             act(&state, &user, &id, $action, None).await

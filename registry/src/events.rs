@@ -23,6 +23,21 @@ pub struct UserEvent {
 /// Appends an event for `account_id` on `conn` (the transaction of the change); returns its per-user seq.
 /// The counter row serialises writers for one user, so seq order is commit order.
 pub async fn emit(conn: &mut AnyConnection, account_id: &str, kind: &str, data: &serde_json::Value) -> Result<i64, sqlx::Error> {
+    let now = now_ms();
+    if conn.backend_name() == "PostgreSQL" {
+        // One round trip: every statement saved here is saved on every change that notifies someone.
+        return sqlx::query_scalar(
+            "WITH c AS (INSERT INTO user_event_counters (account_id, seq) VALUES ($1, 1) \
+               ON CONFLICT (account_id) DO UPDATE SET seq = user_event_counters.seq + 1 RETURNING seq) \
+             INSERT INTO user_events (account_id, seq, kind, data, created_at) SELECT $1, seq, $2, $3, $4 FROM c RETURNING seq",
+        )
+        .bind(account_id)
+        .bind(kind)
+        .bind(data.to_string())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await;
+    }
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO user_event_counters (account_id, seq) VALUES ($1, 1) \
          ON CONFLICT (account_id) DO UPDATE SET seq = user_event_counters.seq + 1 RETURNING seq",
@@ -35,7 +50,7 @@ pub async fn emit(conn: &mut AnyConnection, account_id: &str, kind: &str, data: 
         .bind(seq)
         .bind(kind)
         .bind(data.to_string())
-        .bind(now_ms())
+        .bind(now)
         .execute(&mut *conn)
         .await?;
     Ok(seq)

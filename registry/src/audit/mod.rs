@@ -77,24 +77,33 @@ impl AuditEvent {
 pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<String, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     let actor = event.actor.as_ref();
-    sqlx::query(
+    // On PostgreSQL the event and its pending-chain entry go in one round trip.
+    let pg = conn.backend_name() == "PostgreSQL";
+    let insert = if pg {
+        "WITH e AS (INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id) \
+         INSERT INTO audit_pending (event_id) SELECT id FROM e"
+    } else {
         "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&id)
-    .bind(now_ms())
-    .bind(actor.map(|a| a.id.clone()))
-    .bind(actor.map(|a| a.role.clone()))
-    .bind(actor.map(|a| a.name.clone()))
-    .bind(event.subject.clone())
-    .bind(event.action)
-    .bind(event.resource_type)
-    .bind(event.resource_id.clone())
-    .bind(event.purpose.clone())
-    .bind(event.outcome.as_str())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("INSERT INTO audit_pending (event_id) VALUES ($1)").bind(&id).execute(&mut *conn).await?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    };
+    sqlx::query(insert)
+        .bind(&id)
+        .bind(now_ms())
+        .bind(actor.map(|a| a.id.clone()))
+        .bind(actor.map(|a| a.role.clone()))
+        .bind(actor.map(|a| a.name.clone()))
+        .bind(event.subject.clone())
+        .bind(event.action)
+        .bind(event.resource_type)
+        .bind(event.resource_id.clone())
+        .bind(event.purpose.clone())
+        .bind(event.outcome.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if !pg {
+        sqlx::query("INSERT INTO audit_pending (event_id) VALUES ($1)").bind(&id).execute(&mut *conn).await?;
+    }
     Ok(id)
 }
 

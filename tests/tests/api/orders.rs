@@ -68,7 +68,10 @@ async fn a_prescription_goes_to_the_nearest_pharmacy_and_is_dispensed_once() {
         assert_eq!(next_status(&mut patient_ws).await, status);
     }
     app.post(&act(&order, "cancel"), Some(&c.patient_token), json!({})).await.expect_problem(409, "invalid_transition");
-    let done = app.post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 15, "batch": "B-2291"}]})).await.expect(200);
+    let done = app
+        .post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 15, "batch": "B-2291"}]}))
+        .await
+        .expect(200);
     assert_eq!(done.body["status"], "dispensed");
     assert_eq!(next_status(&mut patient_ws).await, "dispensed");
     let mine = app.get(&act(&order, "").trim_end_matches('/').to_owned(), Some(&c.patient_token)).await.expect(200).body;
@@ -76,8 +79,12 @@ async fn a_prescription_goes_to_the_nearest_pharmacy_and_is_dispensed_once() {
     assert_eq!(app.get(&format!("/api/v1/prescriptions/{pid}"), Some(&c.patient_token)).await.expect(200).body["status"], "dispensed");
 
     // Once dispensed, never again: not on this order, not on a new one.
-    app.post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 1}]})).await.expect_problem(409, "invalid_transition");
-    app.post(&format!("/api/v1/prescriptions/{pid}/orders"), Some(&c.patient_token), order_body()).await.expect_problem(409, "already_dispensed");
+    app.post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 1}]}))
+        .await
+        .expect_problem(409, "invalid_transition");
+    app.post(&format!("/api/v1/prescriptions/{pid}/orders"), Some(&c.patient_token), order_body())
+        .await
+        .expect_problem(409, "already_dispensed");
 }
 
 #[tokio::test]
@@ -100,7 +107,10 @@ async fn rejections_move_the_order_to_the_next_nearest_until_none_is_left() {
     assert_eq!(ended["status"], "unfulfilled");
     let history: Vec<(&str, &str)> =
         ended["history"].as_array().unwrap().iter().map(|t| (t["pharmacy_id"].as_str().unwrap(), t["outcome"].as_str().unwrap())).collect();
-    assert_eq!(history, [(first.facility_id.as_str(), "rejected"), (second.facility_id.as_str(), "rejected"), (third.facility_id.as_str(), "rejected")]);
+    assert_eq!(
+        history,
+        [(first.facility_id.as_str(), "rejected"), (second.facility_id.as_str(), "rejected"), (third.facility_id.as_str(), "rejected")]
+    );
     // An unfulfilled order is over; the patient may send the prescription again.
     app.post(&act(&order, "accept"), Some(&third.token), json!({})).await.expect_problem(409, "invalid_transition");
 }
@@ -168,7 +178,9 @@ async fn pharmacies_and_patients_only_touch_their_own_orders() {
     for step in ["accept", "ready", "dispatch"] {
         app.post(&act(&order, step), Some(&other.token), json!({})).await.expect_problem(404, "not_found");
     }
-    app.post(&act(&order, "dispense"), Some(&other.token), json!({"items": [{"index": 0, "quantity": 1}]})).await.expect_problem(404, "not_found");
+    app.post(&act(&order, "dispense"), Some(&other.token), json!({"items": [{"index": 0, "quantity": 1}]}))
+        .await
+        .expect_problem(404, "not_found");
     app.post(&act(&order, "cancel"), Some(&stranger), json!({})).await.expect_problem(404, "not_found");
     app.post(&act(&order, "accept"), Some(&c.patient_token), json!({})).await.expect_problem(403, "forbidden");
     app.get(&format!("/api/v1/prescriptions/{pid}"), Some(&other.token)).await.expect_problem(404, "not_found");
@@ -177,7 +189,9 @@ async fn pharmacies_and_patients_only_touch_their_own_orders() {
     app.post(&act(&order, "ready"), Some(&near.token), json!({})).await.expect_problem(409, "invalid_transition");
     app.post(&act(&order, "accept"), Some(&near.token), json!({})).await.expect(200);
     app.post(&act(&order, "dispatch"), Some(&near.token), json!({})).await.expect_problem(409, "invalid_transition");
-    app.post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 1}]})).await.expect_problem(409, "invalid_transition");
+    app.post(&act(&order, "dispense"), Some(&near.token), json!({"items": [{"index": 0, "quantity": 1}]}))
+        .await
+        .expect_problem(409, "invalid_transition");
     app.post(&act(&order, "cancel"), Some(&c.patient_token), json!({})).await.expect_problem(409, "invalid_transition");
     app.post(&act(&order, "ready"), Some(&near.token), json!({})).await.expect(200);
     // More than prescribed, unknown items, repeated items: refused, nothing dispensed.
@@ -224,8 +238,16 @@ async fn order_creation_is_idempotent_and_one_order_is_open_at_a_time() {
 
     // Cancelled while routed, the prescription can go to a pharmacy of the patient's choice.
     app.post(&act(&first, "cancel"), Some(&c.patient_token), json!({})).await.expect(200);
-    let chosen = app.post(&path, Some(&c.patient_token), json!({"pharmacy_id": other.facility_id, "fulfilment": "delivery",
-        "delivery_address": {"line": "14 MG Road", "state": "Karnataka", "pincode": "560001"}})).await.expect(201).body;
+    let chosen = app
+        .post(
+            &path,
+            Some(&c.patient_token),
+            json!({"pharmacy_id": other.facility_id, "fulfilment": "delivery",
+        "delivery_address": {"line": "14 MG Road", "state": "Karnataka", "pincode": "560001"}}),
+        )
+        .await
+        .expect(201)
+        .body;
     assert_eq!(chosen["pharmacy_id"], other.facility_id.as_str());
     assert_eq!(chosen["delivery_address"]["pincode"], "560001");
     let _ = near;
@@ -246,7 +268,10 @@ async fn bad_orders_are_refused() {
         (json!({"near": {"lat": HOME.0, "lon": HOME.1}}), "fulfilment"),
         (json!({"near": {"lat": HOME.0, "lon": HOME.1}, "fulfilment": "drone"}), "fulfilment"),
         (json!({"near": {"lat": HOME.0, "lon": HOME.1}, "fulfilment": "delivery"}), "delivery_address"),
-        (json!({"near": {"lat": HOME.0, "lon": HOME.1}, "fulfilment": "delivery", "delivery_address": {"state": "KA", "pincode": "060001"}}), "delivery_address.pincode"),
+        (
+            json!({"near": {"lat": HOME.0, "lon": HOME.1}, "fulfilment": "delivery", "delivery_address": {"state": "KA", "pincode": "060001"}}),
+            "delivery_address.pincode",
+        ),
         (json!({"pharmacy_id": "PH-1", "fulfilment": "pickup"}), "pharmacy_id"),
         (json!({"pharmacy_id": clinic_id, "fulfilment": "pickup"}), "pharmacy_id"),
     ] {
@@ -254,7 +279,9 @@ async fn bad_orders_are_refused() {
         let fields: Vec<&str> = reply.body["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
         assert!(fields.contains(&field), "{body} should name {field}: {}", reply.body);
     }
-    app.post(&path, Some(&c.patient_token), json!({"near": {"lat": 28.61, "lon": 77.21}, "fulfilment": "pickup"})).await.expect_problem(422, "no_pharmacy_nearby");
+    app.post(&path, Some(&c.patient_token), json!({"near": {"lat": 28.61, "lon": 77.21}, "fulfilment": "pickup"}))
+        .await
+        .expect_problem(422, "no_pharmacy_nearby");
     app.post(&path, Some(&c.doctor_token), order_body()).await.expect_problem(403, "forbidden");
     let orders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(app.registry.db.reader()).await.unwrap();
     assert_eq!(orders, 0);
@@ -302,10 +329,17 @@ async fn random_interleavings_by_several_pharmacies_keep_the_invariants() {
 
         let id = order["order_id"].as_str().unwrap();
         let db = app.registry.db.reader();
-        let holding: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_holders WHERE order_id = $1 AND outcome IS NULL").bind(id).fetch_one(db).await.unwrap();
+        let holding: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM order_holders WHERE order_id = $1 AND outcome IS NULL")
+            .bind(id)
+            .fetch_one(db)
+            .await
+            .unwrap();
         assert!(holding <= 1, "at most one pharmacy holds the order");
-        let dispensed: Vec<String> =
-            sqlx::query_scalar("SELECT items FROM dispenses WHERE prescription_id = $1").bind(prescription["prescription_id"].as_str()).fetch_all(db).await.unwrap();
+        let dispensed: Vec<String> = sqlx::query_scalar("SELECT items FROM dispenses WHERE prescription_id = $1")
+            .bind(prescription["prescription_id"].as_str())
+            .fetch_all(db)
+            .await
+            .unwrap();
         assert!(dispensed.len() <= 1);
         for items in dispensed {
             let items: Value = serde_json::from_str(&items).unwrap();
