@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vaidya_consult::prescriptions::PrescriptionRow;
+use vaidya_consult::prescriptions::PrescriptionFacts;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
 use vaidya_registry::auth::{AuthUser, Role};
 use vaidya_registry::body::ApiJson;
@@ -109,7 +109,7 @@ pub struct Dispense {
 }
 
 /// Checks what is handed over against what was prescribed; returns the dispensed items as stored.
-fn check_dispense(req: Dispense, prescription: &PrescriptionRow) -> ApiResult<serde_json::Value> {
+fn check_dispense(req: Dispense, prescription: &PrescriptionFacts) -> ApiResult<serde_json::Value> {
     let prescribed = prescription.items();
     let mut v = Violations::new();
     let items = req.items.unwrap_or_default();
@@ -164,7 +164,7 @@ pub async fn dispense(
     let mut tx = state.registry.db.begin().await?;
     let order = OrderRow::load_for(&mut tx, &id, &user).await?;
     let prescription =
-        PrescriptionRow::load(&mut tx, &order.prescription_id).await?.ok_or_else(|| ApiError::internal("prescription vanished"))?;
+        PrescriptionFacts::load(&mut tx, &order.prescription_id).await?.ok_or_else(|| ApiError::internal("prescription vanished"))?;
     let items = check_dispense(req, &prescription)?;
     let now = now_ms();
     let moved = moves::apply(&mut tx, &state, &order, Action::Dispense, None, now).await?;

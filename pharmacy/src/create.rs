@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vaidya_consult::prescriptions::PrescriptionRow;
+use vaidya_consult::prescriptions::PrescriptionFacts;
 use vaidya_registry::address::AddressInput;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
 use vaidya_registry::auth::{AuthUser, Role};
@@ -148,7 +148,7 @@ async fn place(
     prescription_id: &str,
     order: &ValidOrder,
 ) -> ApiResult<(String, Vec<String>)> {
-    let prescription = PrescriptionRow::load(tx, prescription_id).await?.filter(|p| p.patient_health_id == user.subject_id);
+    let prescription = PrescriptionFacts::load(tx, prescription_id).await?.filter(|p| p.patient_health_id == user.subject_id);
     let prescription = prescription.ok_or_else(ApiError::not_found)?;
     if prescription.status == "dispensed" {
         return Err(ApiError::conflict("already_dispensed", "This prescription has been dispensed."));

@@ -150,8 +150,24 @@ pub async fn create(
     let event = AuditEvent::new(Some(doctor.actor()), "prescribe", "prescription", Some(prescription_id.clone()))
         .subject(&consult.patient_health_id);
     audit::record(&mut tx, &event.purpose("CAREMGT")).await?;
-    let row = PrescriptionRow::load(&mut tx, &prescription_id).await?.ok_or_else(|| ApiError::internal("prescription vanished"))?;
     tx.commit().await?;
+    let row = PrescriptionRow {
+        id: prescription_id,
+        consult_id: consult.id,
+        patient_health_id: consult.patient_health_id,
+        patient_account_id: consult.patient_account_id.clone(),
+        patient_name: patient.name,
+        doctor_id: doctor.provider_id,
+        doctor_name: doctor.name,
+        registration_number: doctor.registration_number,
+        items: serde_json::to_string(&checked).map_err(ApiError::internal)?,
+        patient_age: age.map(i64::from),
+        notes,
+        bundle: bundle.to_string(),
+        signature,
+        status: "issued".into(),
+        created_at: now,
+    };
     state.registry.events.wake(&consult.patient_account_id).await;
     Ok((StatusCode::CREATED, Json(row.view())))
 }
