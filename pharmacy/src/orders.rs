@@ -53,30 +53,23 @@ impl OrderRow {
         Fulfilment::parse(&self.fulfilment).unwrap_or(Fulfilment::Pickup)
     }
 
-    /// The order if `user` is its patient, or a pharmacist of the pharmacy holding it; 404 otherwise.
+    /// The order if `user` is its patient, or a pharmacist of the pharmacy holding it; 404 otherwise. One query: the
+    /// holder check rides along with the load.
     pub async fn load_for(conn: &mut AnyConnection, id: &str, user: &AuthUser) -> ApiResult<Self> {
-        let row = Self::load(conn, id).await?.ok_or_else(ApiError::not_found)?;
-        let allowed = match user.role {
-            Role::Patient => row.patient_health_id == user.subject_id,
-            Role::Pharmacist => match &row.pharmacy_id {
-                Some(pharmacy) => works_at(conn, &user.subject_id, pharmacy).await?,
-                None => false,
-            },
-            _ => false,
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ApiError::not_found());
+        }
+        let sql = match user.role {
+            Role::Patient => format!("{SELECT_ORDER} WHERE o.id = $1 AND o.patient_health_id = $2"),
+            Role::Pharmacist => format!(
+                "{SELECT_ORDER} WHERE o.id = $1 AND EXISTS \
+                 (SELECT 1 FROM provider_facilities pf WHERE pf.provider_id = $2 AND pf.facility_id = o.pharmacy_id)"
+            ),
+            _ => return Err(ApiError::not_found()),
         };
-        if allowed { Ok(row) } else { Err(ApiError::not_found()) }
+        let row: Option<Self> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(&user.subject_id).fetch_optional(conn).await?;
+        row.ok_or_else(ApiError::not_found)
     }
-}
-
-/// Whether the pharmacist belongs to the pharmacy.
-pub async fn works_at(conn: &mut AnyConnection, pharmacist_id: &str, pharmacy_id: &str) -> ApiResult<bool> {
-    let found: Option<String> =
-        sqlx::query_scalar("SELECT provider_id FROM provider_facilities WHERE provider_id = $1 AND facility_id = $2")
-            .bind(pharmacist_id)
-            .bind(pharmacy_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
 }
 
 /// The accounts of a pharmacy's verified pharmacists.
