@@ -26,6 +26,10 @@ fn act(order: &Value, what: &str) -> String {
     format!("/api/v1/orders/{}/{what}", order["order_id"].as_str().unwrap())
 }
 
+fn order_path(order: &Value) -> String {
+    format!("/api/v1/orders/{}", order["order_id"].as_str().unwrap())
+}
+
 /// The next `order.updated` status on an events socket.
 async fn next_status(ws: &mut WsClient) -> String {
     loop {
@@ -74,7 +78,7 @@ async fn a_prescription_goes_to_the_nearest_pharmacy_and_is_dispensed_once() {
         .expect(200);
     assert_eq!(done.body["status"], "dispensed");
     assert_eq!(next_status(&mut patient_ws).await, "dispensed");
-    let mine = app.get(&act(&order, "").trim_end_matches('/').to_owned(), Some(&c.patient_token)).await.expect(200).body;
+    let mine = app.get(&order_path(&order), Some(&c.patient_token)).await.expect(200).body;
     assert_eq!(mine["status"], "dispensed");
     assert_eq!(app.get(&format!("/api/v1/prescriptions/{pid}"), Some(&c.patient_token)).await.expect(200).body["status"], "dispensed");
 
@@ -97,7 +101,7 @@ async fn rejections_move_the_order_to_the_next_nearest_until_none_is_left() {
     let moved = app.post(&act(&order, "reject"), Some(&first.token), json!({"reason": "out of stock"})).await.expect(200).body;
     assert_eq!((moved["status"].as_str(), moved["pharmacy_id"].as_str()), (Some("routed"), Some(second.facility_id.as_str())));
     // The first pharmacy no longer sees or touches it.
-    app.get(&act(&order, "").trim_end_matches('/').to_owned(), Some(&first.token)).await.expect_problem(404, "not_found");
+    app.get(&order_path(&order), Some(&first.token)).await.expect_problem(404, "not_found");
     app.post(&act(&order, "accept"), Some(&first.token), json!({})).await.expect_problem(404, "not_found");
     assert_eq!(app.get("/api/v1/pharmacy/orders", Some(&first.token)).await.expect(200).body["items"], json!([]));
 
@@ -130,13 +134,13 @@ async fn no_answer_in_time_moves_the_order_on_even_across_a_restart() {
     let app = TestApp::spawn_on(db, &["--order-accept-timeout", "1"]).await;
     let (mut patient_ws, _) = app.open_events(&c.patient_token, Some(seen)).await;
     assert_eq!(next_status(&mut patient_ws).await, "routed");
-    let now = app.get(&act(&order, "").trim_end_matches('/').to_owned(), Some(&c.patient_token)).await.expect(200).body;
+    let now = app.get(&order_path(&order), Some(&c.patient_token)).await.expect(200).body;
     assert_eq!(now["pharmacy_id"], second.facility_id.as_str());
     assert_eq!(now["history"][0]["outcome"], "timed_out");
     app.post(&act(&order, "accept"), Some(&second.token), json!({})).await.expect(200);
     // Accepted orders no longer time out.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let now = app.get(&act(&order, "").trim_end_matches('/').to_owned(), Some(&c.patient_token)).await.expect(200).body;
+    let now = app.get(&order_path(&order), Some(&c.patient_token)).await.expect(200).body;
     assert_eq!((now["status"].as_str(), now["pharmacy_id"].as_str()), (Some("accepted"), Some(second.facility_id.as_str())));
 }
 
@@ -171,7 +175,7 @@ async fn pharmacies_and_patients_only_touch_their_own_orders() {
     // Someone else's prescription cannot be ordered.
     app.post(&format!("/api/v1/prescriptions/{pid}/orders"), Some(&stranger), order_body()).await.expect_problem(404, "not_found");
     let order = order(&app, &c, &prescription).await;
-    let get = act(&order, "").trim_end_matches('/').to_owned();
+    let get = order_path(&order);
     for token in [&other.token, &stranger, &c.doctor_token] {
         app.get(&get, Some(token)).await.expect_problem(404, "not_found");
     }
