@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use futures::future::BoxFuture;
 use vaidya_registry::RedisHandle;
 use vaidya_registry::auth::TokenService;
 
 use crate::ice::IceConfig;
 use crate::local::LocalHub;
+use crate::outbox::OutboxSender;
 use crate::protocol::{ClientMsg, RESUME_WINDOW_SECS, Resume, ServerMsg, Stamped};
 use crate::redis_rooms::RedisHub;
 use crate::room::Refusal;
@@ -36,7 +37,7 @@ pub enum Outbound {
 #[derive(Clone, Debug)]
 pub struct Conn {
     pub id: u64,
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: OutboxSender,
 }
 
 /// A joined socket: which room and peer it speaks for.
@@ -112,14 +113,19 @@ impl Hub {
         }
     }
 
-    pub async fn handle(&self, who: &Membership, msg: ClientMsg) {
+    /// Applies one client message from a joined socket. The local hub is done at once; the Redis hub's round trips
+    /// come back boxed, to be awaited: the socket's task would otherwise be as large as they are for its whole life.
+    pub fn handle<'a>(&'a self, who: &'a Membership, msg: ClientMsg) -> Option<BoxFuture<'a, ()>> {
         match &self.backend {
-            Backend::Local(h) => h.handle(who, msg),
-            Backend::Redis(h) => h.handle(who, msg).await,
+            Backend::Local(h) => {
+                h.handle(who, msg);
+                None
+            }
+            Backend::Redis(h) => Some(Box::pin(h.handle(who, msg))),
         }
     }
 
-    pub async fn refuse(&self, who: &Membership, msg: ServerMsg) {
+    pub fn refuse(&self, who: &Membership, msg: ServerMsg) {
         match &self.backend {
             Backend::Local(h) => h.refuse(who, msg),
             Backend::Redis(h) => h.refuse(who, msg),
@@ -132,7 +138,8 @@ impl Hub {
         }
         match &self.backend {
             Backend::Local(h) => h.disconnected(who),
-            Backend::Redis(h) => h.disconnected(who).await,
+            // Boxed, as in `handle`: every socket's task awaits this.
+            Backend::Redis(h) => Box::pin(h.disconnected(who)).await,
         }
     }
 

@@ -1,15 +1,18 @@
 //! WebSocket signalling for consult rooms: the wire protocol, room tokens, ICE credentials, the room rules,
-//! the hub that relays between peers, and the `/ws/signal` endpoint.
+//! the hub that relays between peers, the per-socket queues it fills, and the `/ws/signal` endpoint.
 
 pub mod events;
 pub mod hub;
 pub mod ice;
 pub mod local;
+pub mod outbox;
 #[cfg(feature = "peer")]
 pub mod peer;
 pub mod protocol;
+pub mod rate;
 pub mod redis_rooms;
 pub mod room;
+pub mod roster;
 pub mod session;
 pub mod token;
 pub mod ws;

@@ -11,12 +11,13 @@ use crate::hub::{Conn, LOG_MAX_FRAMES, LOG_RETENTION, MAX_CHAT_CHARS, Membership
 use crate::ice::IceConfig;
 use crate::protocol::{ClientMsg, RESUME_WINDOW_SECS, Resume, ServerMsg, Stamped};
 use crate::room::{Out, Refusal, RoomState, Target};
+use crate::roster::Roster;
 use crate::token::RoomClaims;
 
 struct LogEntry {
     at: Instant,
     seq: u64,
-    to: Vec<String>,
+    to: Box<[String]>,
     frame: Utf8Bytes,
 }
 
@@ -25,7 +26,7 @@ struct LiveRoom {
     state: RoomState,
     seq: u64,
     log: VecDeque<LogEntry>,
-    conns: HashMap<String, Conn>,
+    conns: Roster<Conn>,
     ended_at: Option<Instant>,
 }
 
@@ -39,7 +40,10 @@ impl LiveRoom {
     /// Stamps and sends one message to `to`, logging it for replay.
     fn send(&mut self, to: Vec<String>, msg: ServerMsg, log: bool) {
         self.seq += 1;
-        let frame: Utf8Bytes = serde_json::to_string(&Stamped { seq: self.seq, msg }).expect("server messages serialise").into();
+        let mut text = serde_json::to_string(&Stamped { seq: self.seq, msg }).expect("server messages serialise");
+        // Serialising doubles the string's capacity as it grows; the frame may stay in the replay log for a minute.
+        text.shrink_to_fit();
+        let frame = Utf8Bytes::from(text);
         for peer in &to {
             if let Some(conn) = self.conns.get(peer)
                 && conn.tx.try_send(Outbound::Frame(frame.clone())).is_err()
@@ -52,7 +56,7 @@ impl LiveRoom {
             if self.log.len() >= LOG_MAX_FRAMES {
                 self.log.pop_front();
             }
-            self.log.push_back(LogEntry { at: Instant::now(), seq: self.seq, to, frame });
+            self.log.push_back(LogEntry { at: Instant::now(), seq: self.seq, to: to.into_boxed_slice(), frame });
         }
     }
 
@@ -86,6 +90,8 @@ impl LiveRoom {
         while self.log.front().is_some_and(|e| e.at.elapsed() > LOG_RETENTION) {
             self.log.pop_front();
         }
+        // The log grows by doubling while frames flow; a quiet room keeps only what it holds.
+        self.log.shrink_to_fit();
     }
 }
 
@@ -269,9 +275,8 @@ impl LocalHub {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::mpsc;
-
     use super::*;
+    use crate::outbox::outbox;
 
     fn claims(sub: &str) -> RoomClaims {
         RoomClaims {
@@ -289,8 +294,8 @@ mod tests {
     #[test]
     fn the_replay_log_stays_bounded_under_load() {
         let hub = LocalHub::new("n1", IceConfig::default());
-        let (tx_a, mut rx_a) = mpsc::channel(100_000);
-        let (tx_b, _rx_b) = mpsc::channel(100_000);
+        let (tx_a, rx_a) = outbox(100_000);
+        let (tx_b, _rx_b) = outbox(100_000);
         let a = hub.join(&claims("a"), None, Conn { id: 1, tx: tx_a }).unwrap();
         let b = hub.join(&claims("b"), None, Conn { id: 2, tx: tx_b }).unwrap();
         for i in 0..5_000 {
@@ -301,6 +306,6 @@ mod tests {
         assert_eq!(live.log.len(), LOG_MAX_FRAMES);
         assert_eq!(live.log.back().map(|e| e.seq), Some(live.seq), "the newest frames are the ones kept");
         drop(live);
-        assert!(rx_a.try_recv().is_ok());
+        assert!(rx_a.try_recv().is_some());
     }
 }

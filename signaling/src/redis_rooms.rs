@@ -20,6 +20,7 @@ use crate::hub::{Conn, MAX_CHAT_CHARS, Membership, Outbound, direct_frame, now_m
 use crate::ice::IceConfig;
 use crate::protocol::{ClientMsg, RESUME_WINDOW_SECS, Resume, ServerMsg};
 use crate::room::{Out, Refusal, RoomState, Target};
+use crate::roster::Roster;
 use crate::token::RoomClaims;
 
 /// Heartbeat lifetime: a node silent this long is dead and its peers leave their rooms (within 15 s in all).
@@ -110,7 +111,7 @@ pub struct RedisHub {
     commit: redis::Script,
     relay: redis::Script,
     /// room → peer → socket on this node.
-    local: Mutex<HashMap<String, HashMap<String, LocalPeer>>>,
+    local: Mutex<HashMap<String, Roster<LocalPeer>>>,
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
     subscribed: Mutex<HashSet<String>>,
 }
@@ -571,7 +572,7 @@ impl RedisHub {
                             .iter_mut()
                             .map(|(id, p)| {
                                 p.gate.replaying = true;
-                                (id.clone(), p.gate.last_seq)
+                                (id.to_owned(), p.gate.last_seq)
                             })
                             .collect()
                     })

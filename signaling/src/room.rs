@@ -156,6 +156,8 @@ impl RoomState {
             node: node.to_owned(),
         };
         let info = peer.info();
+        // One slot at a time: a room has two or three peers, and spare slots would be kept for its whole life.
+        self.peers.reserve_exact(1);
         self.peers.push(peer);
         if admitted {
             out.push((Target::AdmittedExcept(new_peer_id.clone()), ServerMsg::PeerJoined { peer: info }));

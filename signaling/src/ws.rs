@@ -22,7 +22,8 @@ pub struct SignalState {
 }
 
 pub fn router(state: SignalState) -> Router {
-    Router::new().route("/ws/signal", get(upgrade)).with_state(state)
+    // Shared behind one pointer: each socket's task keeps what its upgrade captured for its whole life.
+    Router::new().route("/ws/signal", get(upgrade)).with_state(Arc::new(state))
 }
 
 /// Browsers always send `Origin`; a page from another site must not open a socket with a user's token.
@@ -37,16 +38,20 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     allowed.is_empty() && origin.split_once("://").is_some_and(|(_, rest)| rest == host)
 }
 
-async fn upgrade(State(state): State<SignalState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(state): State<Arc<SignalState>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     if !origin_allowed(&headers, &state.allowed_origins) {
         return ApiError::forbidden("origin_not_allowed", "This origin may not open signalling sockets.").into_response();
     }
-    small_buffers(ws).on_upgrade(move |socket| session::run(state.hub, state.limits, socket))
+    small_buffers(ws).on_upgrade(move |socket| session::run(state, socket))
 }
 
 /// Socket buffers kept small (an idle connection's memory is what bounds a node) and frames capped at 64 KiB.
+///
+/// tungstenite reads at most `read_buffer_size` bytes a call, grows its buffer to hold each whole frame, and keeps the
+/// largest size it reached: with 256 a joined socket keeps about its `join` frame's size (with 512 or 1024, 1024),
+/// for a few more reads of long frames. Writes go out frame by frame (`write_buffer_size` 0).
 pub(crate) fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.read_buffer_size(1024).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
+    ws.read_buffer_size(256).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
 }
 
 #[cfg(test)]
