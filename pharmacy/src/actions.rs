@@ -34,9 +34,7 @@ async fn finish(state: &PharmacyState, mut tx: Tx, user: &AuthUser, moved: Moved
     audit::record(&mut tx, &event.purpose("dispensing")).await?;
     let view = order.view(&mut tx).await?;
     tx.commit().await?;
-    for account in woken {
-        state.registry.events.wake(&account).await;
-    }
+    state.registry.events.wake_all(woken).await;
     Ok(Json(view))
 }
 

@@ -128,9 +128,7 @@ pub async fn create(
             idempotency::finish(&mut tx, &user.account_id, key, 201, &answer).await?;
         }
         tx.commit().await?;
-        for account in woken {
-            state.registry.events.wake(&account).await;
-        }
+        state.registry.events.wake_all(woken).await;
         return Ok(json(StatusCode::CREATED, answer));
     }
     Err(ApiError::conflict("idempotency_key_in_use", "A request with this Idempotency-Key is in flight; retry."))

@@ -36,9 +36,7 @@ pub async fn sweep(state: &PharmacyState) -> ApiResult<usize> {
         let event = AuditEvent::new(None, "time_out", "order", Some(order.id.clone())).subject(&order.patient_health_id);
         audit::record(&mut tx, &event.purpose("dispensing")).await?;
         tx.commit().await?;
-        for account in done.woken {
-            state.registry.events.wake(&account).await;
-        }
+        state.registry.events.wake_all(done.woken).await;
         moved += 1;
     }
     Ok(moved)

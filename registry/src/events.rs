@@ -111,6 +111,13 @@ impl EventWaker {
         }
     }
 
+    /// `wake` for each account a committed change notified.
+    pub async fn wake_all(&self, accounts: impl IntoIterator<Item = String>) {
+        for account in accounts {
+            self.wake(&account).await;
+        }
+    }
+
     /// Wakes local sockets only (used by the node's Redis listener).
     pub fn wake_local(&self, account_id: &str) {
         let _ = self.local.send(account_id.to_owned());

@@ -172,14 +172,8 @@ pub async fn create(
     let woken = queue::announce(&mut tx, &Lane::of(&row), &row).await?;
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "create", "consult", Some(id)).subject(&user.subject_id)).await?;
     tx.commit().await?;
-    wake(&state, woken).await;
+    state.registry.events.wake_all(woken).await;
     Ok((StatusCode::CREATED, Json(row.view(position))))
-}
-
-pub(crate) async fn wake(state: &ConsultState, accounts: Vec<String>) {
-    for account in accounts {
-        state.registry.events.wake(&account).await;
-    }
 }
 
 /// One consult, to its patient or its doctor (404 to anyone else).

@@ -15,7 +15,6 @@ use vaidya_registry::events::emit;
 use vaidya_registry::{ApiError, ApiResult};
 use vaidya_signaling::ice::IceServer;
 
-use super::handlers::wake;
 use super::queue::{self, Lane};
 use super::{ConsultRow, ConsultStatus, ConsultView};
 use crate::people::Doctor;
@@ -67,7 +66,7 @@ pub async fn admit(State(state): State<ConsultState>, user: AuthUser, Path(id): 
     woken.push(row.patient_account_id.clone());
     audit::record(&mut tx, &AuditEvent::new(Some(doctor.actor()), "admit", "consult", Some(id)).subject(&row.patient_health_id)).await?;
     tx.commit().await?;
-    wake(&state, woken).await;
+    state.registry.events.wake_all(woken).await;
     Ok(Json(row.view(None)))
 }
 
@@ -126,7 +125,7 @@ pub async fn complete(State(state): State<ConsultState>, user: AuthUser, Path(id
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "complete", "consult", Some(id)).subject(&row.patient_health_id))
         .await?;
     tx.commit().await?;
-    wake(&state, vec![row.patient_account_id.clone()]).await;
+    state.registry.events.wake(&row.patient_account_id).await;
     Ok(Json(row.view(None)))
 }
 
@@ -155,7 +154,7 @@ pub async fn cancel(State(state): State<ConsultState>, user: AuthUser, Path(id):
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "cancel", "consult", Some(id)).subject(&row.patient_health_id))
         .await?;
     tx.commit().await?;
-    wake(&state, woken).await;
+    state.registry.events.wake_all(woken).await;
     Ok(Json(row.view(None)))
 }
 
