@@ -78,7 +78,7 @@ const SELECT_RECORD: &str = "SELECT r.id, r.patient_health_id, r.consult_id, r.a
      FROM health_records r LEFT JOIN providers a ON a.id = r.author_id LEFT JOIN facilities f ON f.id = r.facility_id";
 
 /// A stored document sent as it was stored: parsing and re-serialising megabytes of FHIR would only cost time.
-fn raw_json(text: String) -> Box<RawValue> {
+pub(crate) fn raw_json(text: String) -> Box<RawValue> {
     RawValue::from_string(text).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 

@@ -109,8 +109,7 @@ pub async fn create(
     user.require(Role::Patient)?;
     let key = idempotency::key(&headers)?;
     let hash = idempotency::request_hash(&format!("/api/v1/prescriptions/{prescription_id}/orders"), &body);
-    let req: CreateOrder = serde_json::from_value(body)
-        .map_err(|e| ApiError::unprocessable("validation_failed", format!("The request body does not have the expected shape: {e}")))?;
+    let req: CreateOrder = serde_json::from_value(body).map_err(vaidya_registry::body::invalid_shape)?;
     let order = validate(req)?;
     // A request racing another with the same key finds that one's answer on its second try.
     for _ in 0..3 {

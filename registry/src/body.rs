@@ -26,9 +26,34 @@ where
     }
 }
 
+/// A JSON body that may also be left out (an empty body stands for `T::default()`); one that is sent is checked as
+/// `ApiJson` checks it, except that it needs no `Content-Type`.
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(value)| Self(value)).map_err(json_rejection)
+    }
+}
+
+/// 422 for JSON that parsed but does not have the shape a handler expects (serde's message names the field).
+pub fn invalid_shape(serde_error: impl std::fmt::Display) -> ApiError {
+    ApiError::unprocessable("validation_failed", serde_message(&serde_error.to_string()))
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(err) => ApiError::unprocessable("validation_failed", serde_message(&err.body_text())),
+        JsonRejection::JsonDataError(err) => invalid_shape(err.body_text()),
         JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("malformed_json", "The request body is not valid JSON."),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

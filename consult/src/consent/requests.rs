@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
 use vaidya_registry::auth::{AuthUser, Role};
-use vaidya_registry::body::ApiJson;
+use vaidya_registry::body::{ApiJson, ApiJsonOrEmpty};
 use vaidya_registry::db::{now_ms, rfc3339};
 use vaidya_registry::domain::HealthIdNumber;
 use vaidya_registry::error::{Problem, Violations};
@@ -348,23 +348,6 @@ async fn decide(tx: &mut vaidya_registry::db::Tx, id: &str, status: &str, now: i
     if done.rows_affected() == 1 { Ok(()) } else { Err(ApiError::conflict("invalid_transition", "This request was already decided.")) }
 }
 
-/// A JSON body that may also be left out entirely (then every field takes its default).
-fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request("malformed_json", "The request body is not valid JSON.")
-        } else {
-            ApiError::unprocessable(
-                "validation_failed",
-                format!("The request body does not have the expected shape (line {}, column {}).", e.line(), e.column()),
-            )
-        }
-    })
-}
-
 /// The patient grants a request, as asked or narrower, and gets the signed artefact.
 #[utoipa::path(post, path = "/api/v1/consent-requests/{id}/grant", tag = "consent", params(("id" = String, Path)), request_body = GrantBody,
     responses((status = 201, body = Granted), (status = 401, body = Problem), (status = 404, body = Problem),
@@ -374,9 +357,8 @@ pub async fn grant(
     State(state): State<ConsultState>,
     user: AuthUser,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<GrantBody>,
 ) -> ApiResult<(StatusCode, Json<Granted>)> {
-    let body = optional_json::<GrantBody>(&body)?;
     let now = now_ms();
     let mut tx = state.registry.db.begin().await?;
     let row = open_request(&mut tx, &user, &id, now).await?;

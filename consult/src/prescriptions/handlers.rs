@@ -77,7 +77,7 @@ impl PrescriptionRow {
             items,
             notes: self.notes,
             created_at: rfc3339(self.created_at),
-            bundle: RawValue::from_string(self.bundle).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+            bundle: crate::records::raw_json(self.bundle),
             signature: self.signature,
         }
     }

@@ -181,9 +181,11 @@ async fn denied_revoked_expired_and_other_doctors_consents_do_not_open_records()
         .await
         .expect_problem(409, "invalid_transition");
 
-    // Expired: it stops working by itself.
+    // Expired: it stops working by itself. (This grant sends no body at all: everything as requested.)
     let request = ask(&app, &reader, c.health_id(), json!({})).await;
-    let consent = grant(&app, &c.patient_token, &request, json!({})).await["consent_id"].as_str().unwrap().to_owned();
+    let granted =
+        app.post_raw(&format!("/api/v1/consent-requests/{request}/grant"), Some(&c.patient_token), "application/json", Vec::new()).await;
+    let consent = granted.expect(201).body["consent_id"].as_str().unwrap().to_owned();
     app.get(&records_path(c.health_id()), Some(&reader)).await.expect(200);
     sqlx::query("UPDATE consents SET expires_at = $1 WHERE id = $2")
         .bind(vaidya_registry::db::now_ms() - 1)
