@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::Args;
 use hyper::StatusCode;
@@ -19,6 +19,7 @@ use crate::http::{Call, Conn, Error, call_json, login};
 use crate::load::{self, Window, Workload};
 use crate::report::{self, Row};
 use crate::server::{Engine, Fresh, Server};
+use vaidya_registry::db::now_ms;
 
 /// Issue targets.
 const RECORDS_P99_MS: f64 = 25.0;
@@ -60,24 +61,16 @@ pub struct ConsultArgs {
 }
 
 pub async fn run(args: ConsultArgs) -> Result<bool, Error> {
-    if !args.server_bin.is_file() {
-        return Err(format!("{} not found: run `cargo build --release -p vaidya-web`", args.server_bin.display()).into());
-    }
-    let engines = match args.backend {
-        BackendChoice::Sqlite => vec![Engine::Sqlite],
-        BackendChoice::Postgres => vec![Engine::Postgres],
-        BackendChoice::Both => vec![Engine::Sqlite, Engine::Postgres],
-    };
+    crate::server::require_binary(&args.server_bin)?;
     let mut rng = args.seed.map_or_else(StdRng::from_entropy, StdRng::seed_from_u64);
     let load_before = crate::cpu::load_average();
     let mut rows = Vec::new();
-    for engine in engines {
+    for engine in args.backend.engines() {
         let extra = vec!["--admin-username".into(), ADMIN.0.into(), "--admin-password".into(), ADMIN.1.into()];
         let fresh = Fresh { engine, binary: &args.server_bin, postgres_url: &args.postgres_url, cpus: args.server_cpu.as_deref(), extra };
         rows.extend(fresh.run(async |server: &Server, url: String| measure(engine, server, &url, &args, &mut rng).await).await?);
     }
-    println!();
-    println!(
+    let header = format!(
         "vaidya-bench consult: {} records of one patient, a consent over about a quarter; {} s per workload after {} s warm-up; \
          server CPUs {}, load CPUs {}; load average {} before the run",
         args.records,
@@ -85,11 +78,9 @@ pub async fn run(args: ConsultArgs) -> Result<bool, Error> {
         args.warmup_secs,
         args.server_cpu.as_deref().unwrap_or("any"),
         args.load_cpu.as_deref().unwrap_or("any"),
-        load_before.map_or("?".into(), |l| format!("{l:.2}")),
+        crate::cpu::load_text(load_before),
     );
-    println!();
-    print!("{}", report::table(&rows));
-    Ok(rows.iter().all(|r| r.pass != Some(false)))
+    Ok(report::print_verdict(&header, &rows))
 }
 
 /// Who takes part: the author of the records, the doctor reading under consent, the patient.
@@ -201,10 +192,6 @@ async fn consent(conn: &mut Conn, cast: &Cast) -> Result<(), Error> {
     )
     .await?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 const HI_TYPES: [(&str, i64); 3] = [("OPConsultation", 1), ("Prescription", 2), ("DiagnosticReport", 4)];

@@ -20,6 +20,11 @@ pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
+/// The load average for a report header: `1.62`, or `?` when it cannot be read.
+pub fn load_text(load: Option<f64>) -> String {
+    load.map_or("?".into(), |l| format!("{l:.2}"))
+}
+
 /// CPU use of the server and of this process over one workload.
 pub struct Meter {
     server_pid: Option<u32>,

@@ -61,6 +61,17 @@ pub enum BackendChoice {
     Both,
 }
 
+impl BackendChoice {
+    /// The engines to measure, in order.
+    pub fn engines(self) -> Vec<Engine> {
+        match self {
+            Self::Sqlite => vec![Engine::Sqlite],
+            Self::Postgres => vec![Engine::Postgres],
+            Self::Both => vec![Engine::Sqlite, Engine::Postgres],
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct RegistryArgs {
     /// Database engine(s) to measure.
@@ -161,16 +172,7 @@ fn pin_self(cpus: &str) -> Result<(), Error> {
 
 /// Runs every chosen backend in turn and prints the table; `Ok(false)` when a target was missed.
 async fn registry(args: RegistryArgs) -> Result<bool, Error> {
-    if !args.server_bin.is_file() {
-        return Err(
-            format!("{} not found: run `cargo build --release -p vaidya-web` or pass --server-bin", args.server_bin.display()).into()
-        );
-    }
-    let engines = match args.backend {
-        BackendChoice::Sqlite => vec![Engine::Sqlite],
-        BackendChoice::Postgres => vec![Engine::Postgres],
-        BackendChoice::Both => vec![Engine::Sqlite, Engine::Postgres],
-    };
+    server::require_binary(&args.server_bin)?;
     let mut rng = match args.seed {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_entropy(),
@@ -178,12 +180,11 @@ async fn registry(args: RegistryArgs) -> Result<bool, Error> {
     // Other processes on the machine share its cores; the header reports how busy it was.
     let load_before = cpu::load_average();
     let mut rows = Vec::new();
-    for engine in engines {
+    for engine in args.backend.engines() {
         rows.extend(one_backend(engine, &args, &mut rng).await?);
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    println!();
-    println!(
+    let header = format!(
         "vaidya-bench registry: {} facilities, {} s per workload after {} s warm-up; {cores} cores, server CPUs {}, load CPUs {}; \
          load average {} before the run",
         args.facilities,
@@ -191,11 +192,9 @@ async fn registry(args: RegistryArgs) -> Result<bool, Error> {
         args.warmup_secs,
         args.server_cpu.as_deref().unwrap_or("any"),
         args.load_cpu.as_deref().unwrap_or("any"),
-        load_before.map_or("?".into(), |l| format!("{l:.2}")),
+        cpu::load_text(load_before),
     );
-    println!();
-    print!("{}", report::table(&rows));
-    Ok(rows.iter().all(|r| r.pass != Some(false)))
+    Ok(report::print_verdict(&header, &rows))
 }
 
 /// One backend: a fresh database, a server on it, the registry workloads.

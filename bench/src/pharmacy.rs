@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use hyper::StatusCode;
@@ -61,35 +61,25 @@ pub struct PharmacyArgs {
 }
 
 pub async fn run(args: PharmacyArgs) -> Result<bool, Error> {
-    if !args.server_bin.is_file() {
-        return Err(format!("{} not found: run `cargo build --release -p vaidya-web`", args.server_bin.display()).into());
-    }
-    let engines = match args.backend {
-        BackendChoice::Sqlite => vec![Engine::Sqlite],
-        BackendChoice::Postgres => vec![Engine::Postgres],
-        BackendChoice::Both => vec![Engine::Sqlite, Engine::Postgres],
-    };
+    crate::server::require_binary(&args.server_bin)?;
     let mut rng = args.seed.map_or_else(StdRng::from_entropy, StdRng::seed_from_u64);
     let load_before = crate::cpu::load_average();
     let mut rows = Vec::new();
-    for engine in engines {
+    for engine in args.backend.engines() {
         let extra = vec!["--admin-username".into(), ADMIN.0.into(), "--admin-password".into(), ADMIN.1.into()];
         let fresh = Fresh { engine, binary: &args.server_bin, postgres_url: &args.postgres_url, cpus: args.server_cpu.as_deref(), extra };
         rows.extend(fresh.run(async |server: &Server, url: String| measure(engine, server, &url, &args, &mut rng).await).await?);
     }
-    println!();
-    println!(
+    let header = format!(
         "vaidya-bench pharmacy: {} pharmacies, {} flows with {} in flight; server CPUs {}, load CPUs {}; load average {} before the run",
         args.pharmacies,
         args.flows,
         args.concurrency,
         args.server_cpu.as_deref().unwrap_or("any"),
         args.load_cpu.as_deref().unwrap_or("any"),
-        load_before.map_or("?".into(), |l| format!("{l:.2}")),
+        crate::cpu::load_text(load_before),
     );
-    println!();
-    print!("{}", report::table(&rows));
-    Ok(rows.iter().all(|r| r.pass != Some(false)))
+    Ok(report::print_verdict(&header, &rows))
 }
 
 /// Times the service's routing query itself, from random points near seeded pharmacies (a patient's home is near some).
@@ -215,7 +205,7 @@ async fn seed_consults(url: &str, cast: &Cast, count: usize) -> Result<Vec<(Stri
     if patients.len() < cast.patients.len() {
         return Err("the registered patients are missing".into());
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let now = vaidya_registry::db::now_ms();
     let mut out = Vec::with_capacity(count);
     let mut tx = db.begin().await?;
     for i in 0..count {

@@ -48,6 +48,15 @@ impl Row {
     }
 }
 
+/// Prints `header` and the table of `rows`; whether every row with a target met it.
+pub fn print_verdict(header: &str, rows: &[Row]) -> bool {
+    println!();
+    println!("{header}");
+    println!();
+    print!("{}", table(rows));
+    rows.iter().all(|r| r.pass != Some(false))
+}
+
 const HEADERS: [&str; 11] =
     ["workload", "backend", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms", "target", "result", "notes"];
 

@@ -99,6 +99,15 @@ fn replace_database(url: &str, name: &str) -> Result<String, Error> {
     })
 }
 
+/// Fails with what to do when the `vaidya` binary to measure has not been built.
+pub fn require_binary(binary: &Path) -> Result<(), Error> {
+    if binary.is_file() {
+        Ok(())
+    } else {
+        Err(format!("{} not found: run `cargo build --release -p vaidya-web` or pass --server-bin", binary.display()).into())
+    }
+}
+
 /// How to start `vaidya serve`.
 pub struct Launch<'a> {
     pub binary: &'a Path,

@@ -136,11 +136,7 @@ fn window(args: &SignalArgs) -> Window {
 
 /// Runs everything and prints the table; `Ok(false)` when a target was missed.
 pub async fn run(args: SignalArgs) -> Result<bool, Error> {
-    if !args.server_bin.is_file() {
-        return Err(
-            format!("{} not found: run `cargo build --release -p vaidya-web` or pass --server-bin", args.server_bin.display()).into()
-        );
-    }
+    crate::server::require_binary(&args.server_bin)?;
     // The bench holds every idle socket, and the servers (which inherit the limit) the other ends.
     mem::ensure_open_files(u64::from(args.idle) + 4096)?;
     let load_before = cpu::load_average();
@@ -166,8 +162,8 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
         args.server_cpu,
         args.load_cpu,
         args.threads,
-        load_before.map_or("?".into(), |l| format!("{l:.2}")),
-        load_after.map_or("?".into(), |l| format!("{l:.2}")),
+        cpu::load_text(load_before),
+        cpu::load_text(load_after),
     );
     println!();
     print!("{}", report::comparison_table(&rows));
