@@ -82,6 +82,16 @@ impl TestApp {
         id
     }
 
+    /// Backdates a completed consult's end, to test what its 24-hour window allows.
+    pub async fn ended_hours_ago(&self, consult_id: &str, hours: i64) {
+        sqlx::query("UPDATE consults SET ended_at = $1 WHERE id = $2")
+            .bind(vaidya_registry::db::now_ms() - hours * 3600 * 1000)
+            .bind(consult_id)
+            .execute(self.registry.db.writer())
+            .await
+            .expect("consult backdated");
+    }
+
     /// Notes on an admitted consult; returns the created record.
     pub async fn write_notes(&self, clinic: &Clinic, consult_id: &str) -> Value {
         self.post(&format!("/api/v1/consults/{consult_id}/notes"), Some(&clinic.doctor_token), notes_body()).await.expect(201).body

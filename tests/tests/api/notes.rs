@@ -225,8 +225,6 @@ async fn notes_only_on_ones_own_consult_while_it_is_open() {
     notes(&uuid::Uuid::now_v7().to_string(), &c.doctor_token).await.expect_problem(404, "not_found");
 
     // A cancelled consult has no encounter.
-    let cancelled = app.request_consult(&app.clinic().await, json!({})).await;
-    let _ = cancelled;
     sqlx::query("UPDATE consults SET status = 'cancelled', doctor_id = $1 WHERE id = $2")
         .bind(c.doctor_id())
         .bind(waiting_id)
@@ -238,12 +236,7 @@ async fn notes_only_on_ones_own_consult_while_it_is_open() {
     // Completed 25 hours ago: the window has closed.
     app.post(&format!("/api/v1/consults/{id}/complete"), Some(&c.doctor_token), json!({})).await.expect(200);
     notes(&id, &c.doctor_token).await.expect(201);
-    sqlx::query("UPDATE consults SET ended_at = $1 WHERE id = $2")
-        .bind(vaidya_registry::db::now_ms() - 25 * 3600 * 1000)
-        .bind(&id)
-        .execute(app.registry.db.writer())
-        .await
-        .unwrap();
+    app.ended_hours_ago(&id, 25).await;
     notes(&id, &c.doctor_token).await.expect_problem(409, "notes_window_closed");
 }
 

@@ -212,16 +212,9 @@ async fn only_the_consults_doctor_prescribes_while_it_is_open_and_a_suspended_on
     let id = consult(&app, &c, "first", "video").await;
     app.post(&path(&id), Some(&other), prescription_body(json!({}))).await.expect_problem(404, "not_found");
     app.post(&path(&id), Some(&c.patient_token), prescription_body(json!({}))).await.expect_problem(404, "not_found");
-    let waiting = app.request_consult(&app.clinic().await, json!({})).await;
-    let _ = waiting;
     app.post(&format!("/api/v1/consults/{id}/complete"), Some(&c.doctor_token), json!({})).await.expect(200);
     app.post(&path(&id), Some(&c.doctor_token), prescription_body(json!({}))).await.expect(201);
-    sqlx::query("UPDATE consults SET ended_at = $1 WHERE id = $2")
-        .bind(vaidya_registry::db::now_ms() - 25 * 3600 * 1000)
-        .bind(&id)
-        .execute(app.registry.db.writer())
-        .await
-        .unwrap();
+    app.ended_hours_ago(&id, 25).await;
     app.post(&path(&id), Some(&c.doctor_token), prescription_body(json!({}))).await.expect_problem(409, "notes_window_closed");
 
     let open = consult(&app, &c, "first", "video").await;
