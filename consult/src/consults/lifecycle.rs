@@ -29,6 +29,21 @@ async fn reload(tx: &mut Tx, id: &str) -> ApiResult<ConsultRow> {
     ConsultRow::load(tx, id).await?.ok_or_else(|| ApiError::internal("consult vanished"))
 }
 
+/// Ends a consult that is `from` as `to`, if no one changed it first; returns it as it is now.
+async fn end(tx: &mut Tx, row: &ConsultRow, from: ConsultStatus, to: ConsultStatus) -> ApiResult<ConsultRow> {
+    let done = sqlx::query("UPDATE consults SET status = $1, ended_at = $2 WHERE id = $3 AND status = $4")
+        .bind(to.as_str())
+        .bind(now_ms())
+        .bind(&row.id)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(invalid_transition(row, to.as_str()));
+    }
+    reload(tx, &row.id).await
+}
+
 /// The doctor takes a waiting consult off the queue. Exactly one doctor wins a race; the others get 409.
 #[utoipa::path(post, path = "/api/v1/consults/{id}/admit", tag = "consults", params(("id" = String, Path)),
     responses((status = 200, body = ConsultView), (status = 401, body = Problem), (status = 403, body = Problem),
@@ -112,15 +127,7 @@ pub async fn complete(State(state): State<ConsultState>, user: AuthUser, Path(id
     if !row.is_doctor(&user) {
         return Err(ApiError::not_found());
     }
-    let done = sqlx::query("UPDATE consults SET status = 'completed', ended_at = $1 WHERE id = $2 AND status = 'in_progress'")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(invalid_transition(&row, "completed"));
-    }
-    let row = reload(&mut tx, &id).await?;
+    let row = end(&mut tx, &row, ConsultStatus::InProgress, ConsultStatus::Completed).await?;
     emit(&mut tx, &row.patient_account_id, "queue.updated", &json!({ "consult_id": row.id, "status": "completed" })).await?;
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "complete", "consult", Some(id)).subject(&row.patient_health_id))
         .await?;
@@ -140,16 +147,8 @@ pub async fn cancel(State(state): State<ConsultState>, user: AuthUser, Path(id):
     if !row.is_patient(&user) {
         return Err(ApiError::not_found());
     }
-    let done = sqlx::query("UPDATE consults SET status = 'cancelled', ended_at = $1 WHERE id = $2 AND status = 'waiting'")
-        .bind(now_ms())
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(invalid_transition(&row, "cancelled"));
-    }
     let lane = Lane::of(&row);
-    let row = reload(&mut tx, &id).await?;
+    let row = end(&mut tx, &row, ConsultStatus::Waiting, ConsultStatus::Cancelled).await?;
     let woken = queue::announce(&mut tx, &lane, &row).await?;
     audit::record(&mut tx, &AuditEvent::new(Some(Actor::from(&user)), "cancel", "consult", Some(id)).subject(&row.patient_health_id))
         .await?;
