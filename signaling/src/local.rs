@@ -135,6 +135,7 @@ impl LocalHub {
             peers: joined.peers,
             ice_servers,
             polite: joined.polite,
+            admitted: joined.admitted,
         };
         match joined.resumed_after {
             Some(last_seq) => {

@@ -71,23 +71,59 @@ pub struct PeerInfo {
     pub peer_id: String,
     pub role: String,
     pub name: String,
+    /// In the call (true) or still in the lobby: hosts see both, and a page must not offer to a peer that waits.
+    #[serde(default)]
+    pub admitted: bool,
 }
 
 /// Server → client. Every frame is sent as `{"seq": N, "type": ..., ...}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    Joined { peer_id: String, role: String, room: String, peers: Vec<PeerInfo>, ice_servers: Vec<IceServer>, polite: bool },
+    Joined {
+        peer_id: String,
+        role: String,
+        room: String,
+        peers: Vec<PeerInfo>,
+        ice_servers: Vec<IceServer>,
+        polite: bool,
+        /// Whether this peer is already in the call; when false, `waiting` follows.
+        #[serde(default)]
+        admitted: bool,
+    },
     Waiting {},
     Admitted {},
-    PeerJoined { peer: PeerInfo },
-    PeerLeft { peer_id: String, reason: String },
-    Offer { from: String, sdp: String },
-    Answer { from: String, sdp: String },
-    Candidate { from: String, candidate: Candidate },
-    Chat { from: String, text: String, at: String },
-    Ended { reason: String },
-    Error { code: String, message: String },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        peer_id: String,
+        reason: String,
+    },
+    Offer {
+        from: String,
+        sdp: String,
+    },
+    Answer {
+        from: String,
+        sdp: String,
+    },
+    Candidate {
+        from: String,
+        candidate: Candidate,
+    },
+    Chat {
+        from: String,
+        text: String,
+        at: String,
+    },
+    Ended {
+        reason: String,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
     Pong {},
 }
 

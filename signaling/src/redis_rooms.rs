@@ -295,6 +295,7 @@ impl RedisHub {
                 peers: joined.peers.clone(),
                 ice_servers: ice.servers_for(&peer_id, now_ms() / 1000),
                 polite: joined.polite,
+                admitted: joined.admitted,
             };
             let mut out: Vec<(Vec<String>, ServerMsg)> = Vec::new();
             let me = vec![peer_id.clone()];

@@ -36,7 +36,7 @@ pub struct Peer {
 
 impl Peer {
     pub fn info(&self) -> PeerInfo {
-        PeerInfo { peer_id: self.peer_id.clone(), role: self.role.clone(), name: self.name.clone() }
+        PeerInfo { peer_id: self.peer_id.clone(), role: self.role.clone(), name: self.name.clone(), admitted: self.admitted }
     }
 
     pub fn is_host(&self) -> bool {
@@ -315,6 +315,7 @@ mod tests {
         assert!(patient.polite);
         assert_eq!(patient.peers.len(), 1, "the waiting patient sees the doctor");
         assert_eq!(patient.out, vec![(Target::Peer("p-doc".into()), ServerMsg::PeerJoined { peer: room.peer("p-pat").unwrap().info() })]);
+        assert!(!room.peer("p-pat").unwrap().info().admitted, "the doctor sees the patient is in the lobby");
     }
 
     #[test]
@@ -325,6 +326,8 @@ mod tests {
         assert_eq!(room.check_chat(&pat), Err(Refusal::NotAdmitted));
         let out = room.admit(&doc, &pat).unwrap();
         assert_eq!(out[0], (Target::Peer(pat.clone()), ServerMsg::Admitted {}));
+        let ServerMsg::PeerJoined { peer } = &out[1].1 else { panic!("the doctor hears of the admission: {out:?}") };
+        assert!(peer.admitted, "so the doctor's page knows it may now connect to them");
         assert!(room.check_relay(&pat, &doc).is_ok());
         assert!(room.check_relay(&doc, &pat).is_ok());
         assert_eq!(room.check_relay(&doc, "p-nobody"), Err(Refusal::UnknownPeer));
