@@ -160,6 +160,7 @@ pub fn router(registry: Registry, services: Services, max_body_bytes: usize) -> 
         .merge(vaidya_signaling::router(signal))
         .merge(vaidya_signaling::events::router(events))
         .merge(ops)
+        .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here.")
