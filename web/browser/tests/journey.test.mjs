@@ -44,6 +44,11 @@ test("register, queue, admit, video call, chat, notes, prescription, pharmacy, d
   await p.waitForURL(/#\/patient$/);
   await shot(p, "patient-home");
 
+  const doc = await person(browser, server);
+  const d = doc.page;
+  await login(d, DOCTOR);
+  await d.getByText("No one is waiting").waitFor();
+
   // Join the queue for General Medicine, with consent to the consult and to saving notes in the PHR.
   await p.goto("/#/patient/see-doctor");
   await p.getByLabel("Speciality").selectOption("General Medicine");
@@ -55,10 +60,7 @@ test("register, queue, admit, video call, chat, notes, prescription, pharmacy, d
   await p.getByTestId("queue-position").filter({ hasText: "1" }).waitFor();
   await shot(p, "queue");
 
-  // The doctor sees the patient in the queue and admits them.
-  const doc = await person(browser, server);
-  const d = doc.page;
-  await login(d, DOCTOR);
+  // The doctor, already on the queue page, sees the patient arrive live and admits them.
   const admit = d.getByRole("button", { name: `Admit ${me.name}` });
   await admit.waitFor();
   await shot(d, "doctor-queue");
