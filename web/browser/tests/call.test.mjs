@@ -1,27 +1,21 @@
 // The video call between a patient and a doctor, in two browser contexts: the lobby, real media both ways, chat, mute,
 // a network blip (the signalling socket cut under the page), a refused camera, and the doctor leaving mid-call.
 
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, connect } from "node:net";
-import { startServer, launch, person, login, shot, apiAs, registeredPatient, realProblems, DOCTOR, PHONE } from "./harness.mjs";
+import { useServer, launch, person, login, shot, apiAs, registeredPatient, realProblems, DOCTOR, PHONE } from "./harness.mjs";
 
-let server;
-let browser;
+const env = useServer();
 let doctorApi;
 before(async () => {
-  server = await startServer();
-  browser = await launch();
-  doctorApi = await apiAs(server, DOCTOR);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await env.ready();
+  doctorApi = await apiAs(env.server, DOCTOR);
 });
 
 /** A patient with a video consult that dr.asha has taken off the queue. */
 async function admittedConsult(mode = "video") {
-  const patient = await registeredPatient(server, "call");
+  const patient = await registeredPatient(env.server, "call");
   const consult = await patient.api.post("/api/v1/consults", {
     speciality: "General Medicine", reason: "Fever for three days", visit: "first", mode,
     consent: { teleconsultation: true, record_to_phr: true },
@@ -46,10 +40,10 @@ async function waitForMedia(page) {
 /** Patient and doctor in the call with media flowing both ways; `base` lets the patient come through a proxy. */
 async function inCall({ patientBase, patientViewport = PHONE } = {}) {
   const { patient, consultId } = await admittedConsult();
-  const doc = await person(browser, server);
+  const doc = await person(env.browser, env.server);
   await login(doc.page, DOCTOR);
   await doc.page.goto(`/#/doctor/consult/${consultId}`);
-  const pat = await person(browser, patientBase ? { base: patientBase } : server, { viewport: patientViewport });
+  const pat = await person(env.browser, patientBase ? { base: patientBase } : env.server, { viewport: patientViewport });
   await login(pat.page, patient.health_id, patient.password);
   await pat.page.goto(`/#/patient/consult/${consultId}`);
   await pat.page.getByTestId("call-status").filter({ hasText: "waiting room" }).waitFor();
@@ -95,7 +89,7 @@ test("patient waits in the lobby, the doctor lets them in, and video flows both 
 test("a network blip cuts the patient's signalling socket; the page resumes it and the call and chat carry on", async () => {
   // The patient reaches the server through a proxy the test can cut, as a flaky mobile network would.
   const sockets = new Set();
-  const target = new URL(server.base);
+  const target = new URL(env.server.base);
   const proxy = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     sockets.add(client);
@@ -140,7 +134,7 @@ test("a refused camera is explained, with what to do, and chat-only still joins"
   const denying = await launch({ denyMedia: true });
   try {
     const { patient, consultId } = await admittedConsult();
-    const pat = await person(denying, server, { viewport: PHONE, media: false });
+    const pat = await person(denying, env.server, { viewport: PHONE, media: false });
     await login(pat.page, patient.health_id, patient.password);
     await pat.page.goto(`/#/patient/consult/${consultId}`);
     const status = pat.page.getByTestId("call-status");

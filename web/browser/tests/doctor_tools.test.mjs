@@ -2,24 +2,15 @@
 // drug the guidelines allow, drugs they refuse (prohibited, List B on a first visit) with the reason shown, and past
 // records that appear once the patient grants the doctor's request for access.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, person, login, shot, registeredPatient, apiAs, DOCTOR, PHONE } from "./harness.mjs";
+import { useServer, person, login, shot, registeredPatient, apiAs, DOCTOR, PHONE } from "./harness.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServer();
 
 /** A new patient's first video consult, admitted by dr.asha. */
 async function admittedConsult() {
-  const patient = await registeredPatient(server, "dt");
+  const patient = await registeredPatient(env.server, "dt");
   const consult = await patient.api.post("/api/v1/consults", {
     speciality: "General Medicine",
     reason: "Fever and body ache for three days",
@@ -27,14 +18,14 @@ async function admittedConsult() {
     mode: "video",
     consent: { teleconsultation: true, record_to_phr: true },
   });
-  const doctor = await apiAs(server, DOCTOR);
+  const doctor = await apiAs(env.server, DOCTOR);
   await doctor.post(`/api/v1/consults/${consult.consult_id}/admit`);
   return { patient, doctor, consultId: consult.consult_id };
 }
 
 /** The doctor's workspace for a consult, in a fresh browser context. */
 async function workspace(consultId, viewport) {
-  const { context, page } = await person(browser, server, viewport ? { viewport } : {});
+  const { context, page } = await person(env.browser, env.server, viewport ? { viewport } : {});
   await login(page, DOCTOR);
   await page.goto(`/#/doctor/consult/${consultId}`);
   await page.getByRole("heading", { name: "Encounter notes" }).waitFor();

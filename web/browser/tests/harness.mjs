@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -82,6 +83,31 @@ export async function launch({ denyMedia = false } = {}) {
   const args = ["--use-fake-device-for-media-stream", "--no-sandbox", "--disable-dev-shm-usage"];
   if (!denyMedia) args.push("--use-fake-ui-for-media-stream");
   return chromium.launch({ executablePath, headless: true, args });
+}
+
+/**
+ * The server and browser a test file shares: a node:test `before` hook fills `env.server` and `env.browser`, and an
+ * `after` hook closes the browser and stops the server. A file's own `before` hook must start with
+ * `await env.ready()`: node:test (v20) runs top-level `before` hooks as they are registered, without waiting for
+ * earlier ones. `ready()` starts both only once, whichever hook asks first.
+ */
+export function useServer() {
+  let starting;
+  const env = {
+    server: undefined,
+    browser: undefined,
+    ready: () =>
+      (starting ??= (async () => {
+        env.server = await startServer();
+        env.browser = await launch();
+      })()),
+  };
+  before(() => env.ready());
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /** A browser context (its own cookies and storage): one person. */

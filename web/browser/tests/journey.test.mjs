@@ -3,27 +3,18 @@
 // patient sends the prescription to the nearest pharmacy, and the pharmacist accepts and dispenses while the patient watches.
 // Then: an expired session in the middle of writing notes asks to log in again and loses nothing.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, person, login, shot, newPatient, apiAs, registeredPatient, realProblems, DOCTOR, PHARMACIST, PHONE, NEAR_JAYANAGAR } from "./harness.mjs";
+import { useServer, person, login, shot, newPatient, apiAs, registeredPatient, realProblems, DOCTOR, PHARMACIST, PHONE, NEAR_JAYANAGAR } from "./harness.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServer();
 
 const hasFrames = () =>
   [...document.querySelectorAll("video.remote")].some((v) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 5);
 
 test("register, queue, admit, video call, chat, notes, prescription, pharmacy, dispensed", async () => {
   const me = newPatient("journey");
-  const pat = await person(browser, server, { viewport: PHONE, geolocation: NEAR_JAYANAGAR });
+  const pat = await person(env.browser, env.server, { viewport: PHONE, geolocation: NEAR_JAYANAGAR });
   const p = pat.page;
 
   // Register a Health ID on a phone.
@@ -44,7 +35,7 @@ test("register, queue, admit, video call, chat, notes, prescription, pharmacy, d
   await p.waitForURL(/#\/patient$/);
   await shot(p, "patient-home");
 
-  const doc = await person(browser, server);
+  const doc = await person(env.browser, env.server);
   const d = doc.page;
   await login(d, DOCTOR);
   await d.getByText("No one is waiting").waitFor();
@@ -114,7 +105,7 @@ test("register, queue, admit, video call, chat, notes, prescription, pharmacy, d
   assert.equal(await status.getAttribute("data-status"), "routed");
 
   // The pharmacist sees it arrive, checks the signature, accepts, marks it ready and dispenses.
-  const ph = await person(browser, server);
+  const ph = await person(env.browser, env.server);
   const f = ph.page;
   await login(f, PHARMACIST);
   await f.getByRole("link", { name: "Open order" }).first().click();
@@ -139,14 +130,14 @@ test("register, queue, admit, video call, chat, notes, prescription, pharmacy, d
 });
 
 test("a session that ends while the doctor writes notes asks to log in again, and the notes are saved", async () => {
-  const patient = await registeredPatient(server, "relogin");
+  const patient = await registeredPatient(env.server, "relogin");
   const consult = await patient.api.post("/api/v1/consults", {
     speciality: "General Medicine", reason: "Cough", visit: "first", mode: "text",
     consent: { teleconsultation: true, record_to_phr: true },
   });
-  const doctorApi = await apiAs(server, DOCTOR);
+  const doctorApi = await apiAs(env.server, DOCTOR);
   await doctorApi.post(`/api/v1/consults/${consult.consult_id}/admit`);
-  const doc = await person(browser, server);
+  const doc = await person(env.browser, env.server);
   const d = doc.page;
   await login(d, DOCTOR);
   await d.goto(`/#/doctor/consult/${consult.consult_id}`);
@@ -155,7 +146,7 @@ test("a session that ends while the doctor writes notes asks to log in again, an
 
   // The session ends behind the page's back (as when it expires, or is logged out elsewhere).
   const tokens = await d.evaluate(() => JSON.parse(sessionStorage.getItem("vaidya.session")));
-  const out = await fetch(`${server.base}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } });
+  const out = await fetch(`${env.server.base}/api/v1/auth/logout`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } });
   assert.equal(out.status, 204);
 
   await d.getByRole("button", { name: "Save notes" }).click();

@@ -1,22 +1,13 @@
 // Logging in: the demo doctor reaches the queue; a wrong password is refused in plain words and nothing else changes.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, person, login, shot, realProblems, DOCTOR, PHONE } from "./harness.mjs";
+import { useServer, person, login, shot, realProblems, DOCTOR, PHONE } from "./harness.mjs";
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServer();
 
 test("a wrong password is refused with a plain message and the form keeps what was typed", async () => {
-  const { context, page } = await person(browser, server, { viewport: PHONE });
+  const { context, page } = await person(env.browser, env.server, { viewport: PHONE });
   await page.goto("/#/login");
   await shot(page, "login");
   await page.getByLabel("Username or Health ID").fill(DOCTOR);
@@ -32,7 +23,7 @@ test("a wrong password is refused with a plain message and the form keeps what w
 });
 
 test("the demo doctor logs in and lands on the queue", async () => {
-  const { context, page } = await person(browser, server);
+  const { context, page } = await person(env.browser, env.server);
   await login(page, DOCTOR);
   assert.match(page.url(), /#\/doctor/);
   await context.close();

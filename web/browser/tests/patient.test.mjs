@@ -2,27 +2,20 @@
 // change live, reading the PHR, answering consent requests, the access log, sending a prescription to a pharmacy and
 // following the order live, and API errors shown in plain words. Every step waits for what the page shows, never a timer.
 
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startServer, launch, person, login, shot, apiAs, registeredPatient, newPatient,
+  useServer, person, login, shot, apiAs, registeredPatient, newPatient,
   DOCTOR, PHARMACIST, PHONE, DESKTOP, NEAR_JAYANAGAR,
 } from "./harness.mjs";
 
-let server;
-let browser;
+const env = useServer();
 let doctor;
 let pharmacist;
-
 before(async () => {
-  server = await startServer();
-  browser = await launch();
-  doctor = await apiAs(server, DOCTOR);
-  pharmacist = await apiAs(server, PHARMACIST);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await env.ready();
+  doctor = await apiAs(env.server, DOCTOR);
+  pharmacist = await apiAs(env.server, PHARMACIST);
 });
 
 const GENERAL = "General Medicine";
@@ -63,7 +56,7 @@ async function drainQueue() {
 
 /** A patient whose consult the doctor admitted; returns the patient and the consult id. */
 async function admittedPatient(tag, extra) {
-  const p = await registeredPatient(server, tag);
+  const p = await registeredPatient(env.server, tag);
   const c = await p.api.post("/api/v1/consults", consultBody(extra));
   await doctor.post(`/api/v1/consults/${c.consult_id}/admit`);
   return { p, consultId: c.consult_id };
@@ -92,7 +85,7 @@ async function prescribedPatient(tag) {
 }
 
 test("a patient registers a Health ID on a phone; an invalid mobile number is refused and creates nothing", async () => {
-  const { context, page } = await person(browser, server, { viewport: PHONE });
+  const { context, page } = await person(env.browser, env.server, { viewport: PHONE });
   const p = newPatient("reg");
   await page.goto("/#/register");
   await page.getByLabel("Full name").fill(p.name);
@@ -112,7 +105,7 @@ test("a patient registers a Health ID on a phone; an invalid mobile number is re
   assert.match(await page.getByRole("alert").first().innerText(), /mobile/i);
   await shot(page, "patient-register-error");
   // Nothing was created: the health address does not log in.
-  const tried = await fetch(`${server.base}/api/v1/auth/login`, {
+  const tried = await fetch(`${env.server.base}/api/v1/auth/login`, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `${p.handle}@vaidya`, password: p.password }),
   });
   assert.equal(tried.status, 401);
@@ -131,13 +124,13 @@ test("a patient registers a Health ID on a phone; an invalid mobile number is re
 
 test("joining the queue shows the position, which changes live as consults ahead are admitted or cancelled", async () => {
   await drainQueue();
-  const first = await registeredPatient(server, "qa");
-  const second = await registeredPatient(server, "qb");
+  const first = await registeredPatient(env.server, "qa");
+  const second = await registeredPatient(env.server, "qb");
   const ahead1 = await first.api.post("/api/v1/consults", consultBody({ reason: "Cough for a week" }));
   const ahead2 = await second.api.post("/api/v1/consults", consultBody({ reason: "Back pain" }));
-  const me = await registeredPatient(server, "qc");
+  const me = await registeredPatient(env.server, "qc");
 
-  const { context, page } = await person(browser, server);
+  const { context, page } = await person(env.browser, env.server);
   await loginPatient(page, me);
   await live(page);
   await page.getByRole("link", { name: "See a doctor" }).first().click();
@@ -186,10 +179,10 @@ test("joining the queue shows the position, which changes live as consults ahead
 test("a follow-up with a named doctor picks the earlier consult, and the patient can leave the queue", async () => {
   const { p, consultId } = await admittedPatient("fu");
   await doctor.post(`/api/v1/consults/${consultId}/complete`);
-  const { context, page } = await person(browser, server, { viewport: PHONE });
+  const { context, page } = await person(env.browser, env.server, { viewport: PHONE });
   await loginPatient(page, p);
   await page.goto("/#/patient/see-doctor");
-  const doctors = await (await fetch(`${server.base}/api/v1/providers?role=doctor`)).json();
+  const doctors = await (await fetch(`${env.server.base}/api/v1/providers?role=doctor`)).json();
   const vikram = doctors.items.find((d) => d.name === "Dr. Vikram Nair");
   await page.getByLabel("Doctor", { exact: true }).selectOption(vikram.provider_id);
   assert.equal(await page.getByLabel("Speciality").inputValue(), "Dermatology");
@@ -222,7 +215,7 @@ test("the health record shows consultation notes and a prescription readably, an
   await doctor.post(`/api/v1/consults/${consultId}/notes`, NOTES);
   const rx = await doctor.post(`/api/v1/consults/${consultId}/prescriptions`, PARACETAMOL);
 
-  const { context, page } = await person(browser, server);
+  const { context, page } = await person(env.browser, env.server);
   await loginPatient(page, p);
   await page.getByRole("link", { name: "Records" }).click();
   const notes = page.locator('article[data-hi-type="OPConsultation"]');
@@ -265,7 +258,7 @@ test("the health record shows consultation notes and a prescription readably, an
 });
 
 test("consent requests are approved (narrowed), denied and revoked; new requests and emergency access appear live", async () => {
-  const p = await registeredPatient(server, "cns");
+  const p = await registeredPatient(env.server, "cns");
   const ask = (hi_types, purpose, reason) =>
     doctor.post("/api/v1/consent-requests", {
       patient_health_id: p.health_id, purpose, hi_types, reason,
@@ -274,7 +267,7 @@ test("consent requests are approved (narrowed), denied and revoked; new requests
   const one = await ask(["OPConsultation", "Prescription"], "CAREMGT", "To review your fever treatment");
   const two = await ask(["DiagnosticReport"], "CAREMGT", "To see your blood tests");
 
-  const { context, page } = await person(browser, server);
+  const { context, page } = await person(env.browser, env.server);
   await loginPatient(page, p);
   await page.getByRole("link", { name: "Consents" }).click();
   const card1 = page.locator(`[data-request-id="${one.consent_request_id}"]`).and(page.locator("article"));
@@ -312,7 +305,7 @@ test("consent requests are approved (narrowed), denied and revoked; new requests
   // Revoke: the doctor's access stops at once.
   await consent.getByRole("button", { name: "Revoke" }).click();
   await hasText(consent, "Revoked");
-  const refused = await fetch(`${server.base}/api/v1/patients/${p.health_id}/records`, { headers: { authorization: `Bearer ${doctor.tokens.access_token}` } });
+  const refused = await fetch(`${env.server.base}/api/v1/patients/${p.health_id}/records`, { headers: { authorization: `Bearer ${doctor.tokens.access_token}` } });
   assert.equal(refused.status, 403);
 
   // Emergency access is shown with its reason, live.
@@ -336,7 +329,7 @@ test("the access log lists the doctor's access in plain words, pages back, and c
   await p.api.post(`/api/v1/consent-requests/${request.consent_request_id}/grant`);
   for (let i = 0; i < 32; i++) await doctor.get(`/api/v1/patients/${p.health_id}/records`);
 
-  const { context, page } = await person(browser, server, { viewport: PHONE });
+  const { context, page } = await person(env.browser, env.server, { viewport: PHONE });
   await loginPatient(page, p);
   await page.getByRole("link", { name: "Access log" }).click();
   const rows = page.locator("table.pt-access tbody tr");
@@ -361,7 +354,7 @@ test("the access log lists the doctor's access in plain words, pages back, and c
 
 test("a prescription goes to a pharmacy chosen from the distance-sorted list, and the order moves on live", async () => {
   const { p, prescriptionId } = await prescribedPatient("rx");
-  const { context, page } = await person(browser, server, { geolocation: NEAR_JAYANAGAR });
+  const { context, page } = await person(env.browser, env.server, { geolocation: NEAR_JAYANAGAR });
   await loginPatient(page, p);
   await live(page);
   await page.goto(`/#/patient/prescription/${prescriptionId}`);
@@ -404,7 +397,7 @@ test("a prescription goes to a pharmacy chosen from the distance-sorted list, an
 
 test("without location the patient finds a pharmacy by PIN code on a phone, asks for delivery, and cancels", async () => {
   const { p, prescriptionId } = await prescribedPatient("pin");
-  const { context, page } = await person(browser, server, { viewport: PHONE });
+  const { context, page } = await person(env.browser, env.server, { viewport: PHONE });
   await loginPatient(page, p);
   await page.goto(`/#/patient/prescription/${prescriptionId}`);
   await page.getByRole("button", { name: "Use my location" }).click();
@@ -440,7 +433,7 @@ test("without location the patient finds a pharmacy by PIN code on a phone, asks
 
 test("API errors are shown in plain words: a refused consent, a missing order, an order that already exists", async () => {
   const { p, prescriptionId } = await prescribedPatient("err");
-  const { context, page } = await person(browser, server, { geolocation: NEAR_JAYANAGAR });
+  const { context, page } = await person(env.browser, env.server, { geolocation: NEAR_JAYANAGAR });
   await loginPatient(page, p);
 
   // The API refuses a consult without consent to teleconsultation: the message sits under the checkbox.
@@ -476,7 +469,7 @@ test("API errors are shown in plain words: a refused consent, a missing order, a
 
 test("a send whose answer was lost on the network is retried with the same Idempotency-Key and makes one order", async () => {
   const { p, prescriptionId } = await prescribedPatient("idem");
-  const { context, page } = await person(browser, server, { geolocation: NEAR_JAYANAGAR });
+  const { context, page } = await person(env.browser, env.server, { geolocation: NEAR_JAYANAGAR });
   await loginPatient(page, p);
   await page.goto(`/#/patient/prescription/${prescriptionId}`);
   await page.getByRole("button", { name: "Use my location" }).click();
@@ -531,7 +524,7 @@ test("every patient page fits a phone and a desktop screen", async () => {
     ["consult", `#/patient/consult/${consultId}`, "has ended"],
   ];
   for (const viewport of [PHONE, DESKTOP]) {
-    const { context, page } = await person(browser, server, { viewport });
+    const { context, page } = await person(env.browser, env.server, { viewport });
     await loginPatient(page, p);
     for (const [name, hash, text] of pages) {
       await page.goto(`/${hash}`);

@@ -2,29 +2,23 @@
 // accepted, marked ready and dispensed (never more than prescribed); a rejection passes it on; a patient's cancel
 // shows at once; another pharmacy's order is not shown.
 
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launch, person, login, shot, registeredPatient, apiAs, DOCTOR, PHARMACIST, PHONE } from "./harness.mjs";
+import { useServer, person, login, shot, registeredPatient, apiAs, DOCTOR, PHARMACIST, PHONE } from "./harness.mjs";
 
-let server;
-let browser;
+const env = useServer();
 let pharmacies;
 before(async () => {
-  server = await startServer();
-  browser = await launch();
-  const res = await fetch(`${server.base}/api/v1/facilities?kind=pharmacy`);
+  await env.ready();
+  const res = await fetch(`${env.server.base}/api/v1/facilities?kind=pharmacy`);
   const all = (await res.json()).items;
   const find = (name) => all.find((f) => f.name.includes(name)).facility_id;
   pharmacies = { jayanagar: find("Jayanagar"), indiranagar: find("Indiranagar") };
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 /** A new patient with a prescription from dr.asha: paracetamol (9 tablets) and cetirizine (5). */
 async function prescribed() {
-  const patient = await registeredPatient(server, "ph");
+  const patient = await registeredPatient(env.server, "ph");
   const consult = await patient.api.post("/api/v1/consults", {
     speciality: "General Medicine",
     reason: "Fever",
@@ -32,7 +26,7 @@ async function prescribed() {
     mode: "video",
     consent: { teleconsultation: true, record_to_phr: true },
   });
-  const doctor = await apiAs(server, DOCTOR);
+  const doctor = await apiAs(env.server, DOCTOR);
   await doctor.post(`/api/v1/consults/${consult.consult_id}/admit`);
   const rx = await doctor.post(`/api/v1/consults/${consult.consult_id}/prescriptions`, {
     items: [
@@ -49,7 +43,7 @@ async function order(patient, prescriptionId, pharmacy = pharmacies.jayanagar, f
 }
 
 async function pharmacist(viewport) {
-  const { context, page } = await person(browser, server, viewport ? { viewport } : {});
+  const { context, page } = await person(env.browser, env.server, viewport ? { viewport } : {});
   await login(page, PHARMACIST);
   return { context, page };
 }

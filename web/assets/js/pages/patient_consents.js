@@ -5,7 +5,7 @@ import { h, replace, busy, badge, when, day, toast, alertBox } from "../ui.js";
 import { get, post, query } from "../api.js";
 import { on } from "../events.js";
 import { session } from "../session.js";
-import { loader, failure, hiTypeName, purposeText, doctorName } from "./patient_util.js";
+import { loader, olderPages, hiTypeName, purposeText, doctorName } from "./patient_util.js";
 
 const CONSENT_STATUS = {
   REQUESTED: ["Waiting for your answer", "warn"],
@@ -201,8 +201,6 @@ export function renderAccess(main) {
   const holder = h("div");
   const more = h("div");
   const others = h("input", { type: "checkbox", id: "pt-only-others" });
-  let cursor = null;
-  let alive = true;
 
   const mine = (e) => e.role === "patient" && (e.actor_id || "").replace(/-/g, "") === (me || "").replace(/-/g, "");
   const row = (e) => {
@@ -218,27 +216,16 @@ export function renderAccess(main) {
   };
   const filter = () => table.classList.toggle("pt-hide-self", others.checked);
   others.addEventListener("change", filter);
-  const page = async (append) => {
-    const data = await get(`/api/v1/audit${query({ limit: 30, cursor: append ? cursor : undefined })}`);
-    cursor = data.next_cursor;
-    return data;
-  };
-  const showMore = () => replace(more, cursor ? h("button", { type: "button", class: "secondary", onclick: loadMore }, "Show older entries") : null);
-  const loadMore = async (e) => {
-    const button = e.currentTarget;
-    button.disabled = true;
-    try {
-      const data = await page(true);
-      if (!alive) return;
-      body.append(...data.items.map(row));
-      showMore();
-    } catch (err) {
-      replace(more, failure(err, loadMore, "Try loading older entries again"));
-    }
-  };
-  const load = loader(holder, () => page(false), (data) => {
+  const older = olderPages({
+    more,
+    fetchPage: (cursor) => get(`/api/v1/audit${query({ limit: 30, cursor })}`),
+    append: (items) => body.append(...items.map(row)),
+    label: "Show older entries",
+    retryLabel: "Try loading older entries again",
+  });
+  const load = loader(holder, older.first, (data) => {
     replace(body, data.items.map(row));
-    showMore();
+    older.show();
     return data.items.length ? table : h("p", { class: "card" }, "No one has accessed your data yet.");
   }, { progress: "Loading the access log…" });
 
@@ -248,7 +235,5 @@ export function renderAccess(main) {
     h("label", { class: "check pt-filter", for: others.id }, others, h("span", {}, "Show only access by others")),
     holder, more);
   load();
-  return () => {
-    alive = false;
-  };
+  return older.stop;
 }

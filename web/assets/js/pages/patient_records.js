@@ -3,7 +3,7 @@
 
 import { h, replace, field, when } from "../ui.js";
 import { get, query } from "../api.js";
-import { loader, HI_TYPES, hiTypeName, doctorName, failure } from "./patient_util.js";
+import { loader, olderPages, HI_TYPES, hiTypeName, doctorName } from "./patient_util.js";
 
 const DOCTOR_SYSTEM = "https://doctor.ndhm.gov.in";
 
@@ -220,31 +220,15 @@ export function renderRecords(main) {
   const type = h("select", { name: "hi_type" }, h("option", { value: "" }, "All records"), HI_TYPES.map(([code, name]) => h("option", { value: code }, name)));
   const list = h("div", { class: "pt-records", "aria-live": "polite" });
   const more = h("div");
-  let cursor = null;
-  let alive = true;
-
-  const page = async (append) => {
-    const data = await get(`/api/v1/phr/records${query({ hi_type: type.value, cursor: append ? cursor : undefined, limit: 20 })}`);
-    cursor = data.next_cursor;
-    return data;
-  };
-  const showMore = () => {
-    replace(more, cursor ? h("button", { type: "button", class: "secondary", onclick: loadMore }, "Show older records") : null);
-  };
-  const loadMore = async (e) => {
-    const button = e.currentTarget;
-    button.disabled = true;
-    try {
-      const data = await page(true);
-      if (!alive) return;
-      list.append(...data.items.map(recordCard));
-      showMore();
-    } catch (err) {
-      replace(more, failure(err, loadMore, "Try loading older records again"));
-    }
-  };
-  const reload = loader(list, () => page(false), (data) => {
-    showMore();
+  const older = olderPages({
+    more,
+    fetchPage: (cursor) => get(`/api/v1/phr/records${query({ hi_type: type.value, cursor, limit: 20 })}`),
+    append: (items) => list.append(...items.map(recordCard)),
+    label: "Show older records",
+    retryLabel: "Try loading older records again",
+  });
+  const reload = loader(list, older.first, (data) => {
+    older.show();
     if (!data.items.length) {
       return h("p", { class: "card", role: "status" }, type.value
         ? `You have no ${hiTypeName(type.value).toLowerCase()} in your record yet.`
@@ -253,8 +237,7 @@ export function renderRecords(main) {
     return data.items.map(recordCard);
   }, { progress: "Loading your health record…" });
   type.addEventListener("change", () => {
-    cursor = null;
-    replace(more);
+    older.reset();
     reload();
   });
 
@@ -264,7 +247,5 @@ export function renderRecords(main) {
     h("div", { class: "pt-filter" }, field("Type of record", type)),
     list, more);
   reload();
-  return () => {
-    alive = false;
-  };
+  return older.stop;
 }

@@ -1,5 +1,6 @@
 // Small pieces the patient's pages share: error panels with a retry, radio groups and checkboxes that show the API's
-// field messages, plain words for the codes the API uses, and loaders that never let an older answer win.
+// field messages, plain words for the codes the API uses, loaders that never let an older answer win, and paging
+// through older entries.
 
 import { h, replace, alertBox, loading } from "../ui.js";
 
@@ -36,6 +37,49 @@ export function loader(target, load, render, { progress = "Loading…" } = {}) {
     }
   };
   return run;
+}
+
+/**
+ * Cursor paging for a list shown newest first, with a button in `more` that loads the next, older page.
+ * `fetchPage(cursor)` answers the API's `{ items, next_cursor }` (`cursor` is undefined for the first page);
+ * `append(items)` adds an older page to the list. Returns:
+ * - `first()`: fetches the first page (to hand to a `loader`), remembering where the next one starts;
+ * - `show()`: puts the `label` button in `more` if there is an older page, or empties `more` if not;
+ * - `reset()`: forgets the cursor and empties `more` (e.g. when a filter changes);
+ * - `stop()`: once the page is left, an older page that arrives late is dropped.
+ * While a page loads its button is disabled; a failure replaces it with the error and a `retryLabel` button.
+ */
+export function olderPages({ more, fetchPage, append, label, retryLabel }) {
+  let cursor = null;
+  let alive = true;
+  const fetchFrom = async (from) => {
+    const data = await fetchPage(from);
+    cursor = data.next_cursor;
+    return data;
+  };
+  const show = () => replace(more, cursor ? h("button", { type: "button", class: "secondary", onclick: loadMore }, label) : null);
+  const loadMore = async (e) => {
+    e.currentTarget.disabled = true;
+    try {
+      const data = await fetchFrom(cursor);
+      if (!alive) return;
+      append(data.items);
+      show();
+    } catch (err) {
+      replace(more, failure(err, loadMore, retryLabel));
+    }
+  };
+  return {
+    first: () => fetchFrom(undefined),
+    show,
+    reset: () => {
+      cursor = null;
+      replace(more);
+    },
+    stop: () => {
+      alive = false;
+    },
+  };
 }
 
 /** An error the page raises itself, shown like the API's (with each named field marked). */
