@@ -50,6 +50,7 @@ pub fn router(state: ConsultState) -> Router {
         .route("/api/v1/consents/{id}/revoke", post(consents::revoke))
         .route("/api/v1/patients/{health_id}/break-glass", post(consents::break_glass))
         .route("/api/v1/consults/{id}/prescriptions", post(prescriptions::handlers::create))
+        .route("/api/v1/prescriptions", get(prescriptions::list::mine))
         .route("/api/v1/prescriptions/keys", get(prescriptions::handlers::keys))
         .route("/api/v1/prescriptions/{id}", get(prescriptions::handlers::get_one))
         .route("/api/v1/prescriptions/{id}/verify", get(prescriptions::handlers::verify))
@@ -67,7 +68,7 @@ pub fn router(state: ConsultState) -> Router {
         consent::requests::create, consent::requests::list, consent::requests::grant, consent::requests::deny,
         consent::consents::list, consent::consents::keys, consent::consents::revoke, consent::consents::break_glass,
         prescriptions::handlers::create, prescriptions::handlers::get_one, prescriptions::handlers::verify,
-        prescriptions::handlers::keys, prescriptions::handlers::drugs,
+        prescriptions::handlers::keys, prescriptions::handlers::drugs, prescriptions::list::mine,
     ),
     tags(
         (name = "consults", description = "Consults, the queue and the call"),

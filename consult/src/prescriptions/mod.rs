@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod items;
+pub mod list;
 
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;

@@ -243,3 +243,36 @@ async fn prescriptions_are_not_for_strangers_and_drugs_can_be_searched() {
     assert_eq!(brand["items"][0]["name"], "paracetamol");
     app.get("/api/v1/drugs?limit=0", None).await.expect_problem(422, "validation_failed");
 }
+
+#[tokio::test]
+async fn a_patient_lists_their_own_prescriptions_even_without_phr_consent() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let first = app.prescription(&c).await;
+    // A second consult whose notes the patient kept out of the PHR: the prescription is still theirs.
+    let id = app.request_consult(&c, json!({"consent": {"teleconsultation": true, "record_to_phr": false}})).await["consult_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/api/v1/consults/{id}/admit"), Some(&c.doctor_token), json!({})).await.expect(200);
+    let second = app.post(&path(&id), Some(&c.doctor_token), drug("cetirizine")).await.expect(201).body;
+    let phr = app.get("/api/v1/phr/records?hi_type=Prescription", Some(&c.patient_token)).await.expect(200).body;
+    assert_eq!(phr["items"].as_array().unwrap().len(), 1, "only the first is in the PHR");
+
+    let page = app.get("/api/v1/prescriptions?limit=1", Some(&c.patient_token)).await.expect(200).body;
+    assert_eq!(page["items"][0]["prescription_id"], second["prescription_id"], "newest first");
+    assert_eq!(page["items"][0]["items"][0]["name"], "cetirizine");
+    assert_eq!(page["items"][0]["doctor"]["registration_number"], c.doctor["registration_number"]);
+    assert!(page["items"][0].get("bundle").is_none(), "the list carries no documents");
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let rest = app.get(&format!("/api/v1/prescriptions?limit=1&cursor={cursor}"), Some(&c.patient_token)).await.expect(200).body;
+    assert_eq!(rest["items"][0]["prescription_id"], first["prescription_id"]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    let (_, stranger) = app.patient().await;
+    let none = app.get("/api/v1/prescriptions", Some(&stranger)).await.expect(200).body;
+    assert_eq!(none["items"], json!([]), "another patient sees none of them");
+    app.get("/api/v1/prescriptions", Some(&c.doctor_token)).await.expect_problem(403, "forbidden");
+    app.get("/api/v1/prescriptions", None).await.expect_problem(401, "unauthorized");
+    app.get("/api/v1/prescriptions?cursor=%%%", Some(&c.patient_token)).await.expect_problem(422, "validation_failed");
+}

@@ -6,10 +6,10 @@ import { get } from "../api.js";
 import { on } from "../events.js";
 import { session } from "../session.js";
 import { renderSeeDoctor, renderConsult, queueCard, cancelButton, requestedDoctor, waitingFor } from "./patient_consult.js";
-import { renderRecords, prescriptionSummary } from "./patient_records.js";
+import { renderRecords } from "./patient_records.js";
 import { renderConsents, renderAccess } from "./patient_consents.js";
 import { renderPrescription, renderOrder, renderOrders, orderItem } from "./patient_pharmacy.js";
-import { loader, doctorName, consultStatus, modeName, knownPrescriptions, rememberPrescription } from "./patient_util.js";
+import { loader, doctorName, consultStatus, modeName } from "./patient_util.js";
 
 export const nav = [
   ["#/patient", "Home"],
@@ -37,7 +37,6 @@ const isPatient = () => session()?.role === "patient";
 // Wherever the patient is in the app, news that needs them shows up at once.
 on("prescription.issued", (data) => {
   if (!isPatient() || !data?.prescription_id) return;
-  rememberPrescription(session().subject_id, data);
   toast(`${doctorName(data.doctor?.name)} sent you a prescription. Find it on your home page to send it to a pharmacy.`);
 });
 on("consent.requested", (data) => {
@@ -74,35 +73,24 @@ function pastConsults(items) {
   }));
 }
 
-/** Prescriptions from the PHR, plus any announced in this tab (which may not be in the PHR). */
-function prescriptionList(records, known, orders) {
-  const seen = new Set();
-  const rows = [];
+/** The patient's prescriptions (whether or not their notes are in the PHR), each with its order or a way to send it. */
+function prescriptionList(prescriptions, orders) {
   const orderOf = (id) => orders.find((o) => o.prescription_id === id && ["routed", "accepted", "ready", "dispatched", "dispensed"].includes(o.status));
-  const row = (id, title, detail) => {
-    const order = orderOf(id);
-    return h("li", { class: "row spread", "data-prescription-id": id },
-      h("div", {}, h("strong", {}, title), h("div", { class: "muted small" }, detail)),
+  const rows = prescriptions.map((p) => {
+    const order = orderOf(p.prescription_id);
+    return h("li", { class: "row spread", "data-prescription-id": p.prescription_id },
+      h("div", {}, h("strong", {}, p.items.map((i) => [i.name, i.strength, i.form].filter(Boolean).join(" ")).join(", ") || "Prescription"),
+        h("div", { class: "muted small" }, `${doctorName(p.doctor.name)} · ${when(p.created_at)}`)),
       order
         ? h("a", { class: "button secondary", href: `#/patient/order/${order.order_id}` }, order.status === "dispensed" ? "See the order" : "Follow the order")
-        : h("a", { class: "button", href: `#/patient/prescription/${id}` }, "Send to a pharmacy"));
-  };
-  for (const r of records) {
-    seen.add(r.record_id);
-    const s = prescriptionSummary(r);
-    rows.push(row(r.record_id, s.drugs.join(", ") || "Prescription", `${doctorName(s.doctor)} · ${when(r.date || r.created_at)}`));
-  }
-  for (const k of known) {
-    if (seen.has(k.prescription_id)) continue;
-    rows.push(row(k.prescription_id, "New prescription", `${doctorName(k.doctor)} · ${when(k.at)}`));
-  }
+        : h("a", { class: "button", href: `#/patient/prescription/${p.prescription_id}` }, "Send to a pharmacy"));
+  });
   if (!rows.length) return h("p", { class: "muted" }, "No prescriptions yet. When a doctor prescribes for you, it appears here and you can send it to a pharmacy.");
   return h("ul", { class: "plain card pt-list", "aria-label": "Your prescriptions" }, rows);
 }
 
 /** `#/patient` — home. */
 function renderHome(main) {
-  const owner = session()?.subject_id;
   const hello = h("h1", {}, "Your health");
   const who = h("p", { class: "muted" });
   const now = h("section", { "aria-labelledby": "now-title", "aria-live": "polite" });
@@ -145,9 +133,9 @@ function renderHome(main) {
   }, { progress: "Loading your orders…" });
 
   const loadPrescriptions = loader(prescriptions, async () => {
-    const [records, ords] = await Promise.all([get("/api/v1/phr/records?hi_type=Prescription&limit=20"), get("/api/v1/orders?limit=100").catch(() => ({ items: lastOrders }))]);
-    return { records: records.items, orders: ords.items };
-  }, ({ records, orders: ords }) => prescriptionList(records, knownPrescriptions(owner), ords), { progress: "Loading your prescriptions…" });
+    const [mine, ords] = await Promise.all([get("/api/v1/prescriptions?limit=20"), get("/api/v1/orders?limit=100").catch(() => ({ items: lastOrders }))]);
+    return { prescriptions: mine.items, orders: ords.items };
+  }, ({ prescriptions: list, orders: ords }) => prescriptionList(list, ords), { progress: "Loading your prescriptions…" });
 
   loadConsults();
   loadPrescriptions();

@@ -207,14 +207,6 @@ export function recordCard(record) {
     body, technical(record));
 }
 
-/** A short line about a prescription record for lists: "paracetamol 500 mg tablet, ORS". */
-export function prescriptionSummary(record) {
-  const ix = indexBundle(record.bundle);
-  const drugs = ix.all("MedicationRequest").map((m) => concept(m.medicationCodeableConcept)).filter(Boolean);
-  const who = practitioner(ix, ix.all("MedicationRequest")[0]?.requester || ix.composition.author?.[0]);
-  return { drugs, doctor: who.name || record.author, registration: who.registration };
-}
-
 /** `#/patient/records` — the PHR, newest first, filterable by kind, paged. */
 export function renderRecords(main) {
   const type = h("select", { name: "hi_type" }, h("option", { value: "" }, "All records"), HI_TYPES.map(([code, name]) => h("option", { value: code }, name)));

@@ -191,21 +191,6 @@ export function notFound(what, back = ["#/patient", "Go to your home page"]) {
   ];
 }
 
-/** Prescriptions announced to this patient in this tab (kept so they can be sent on even without a PHR copy). */
-export function knownPrescriptions(owner) {
-  try {
-    return JSON.parse(sessionStorage.getItem(`vaidya.rx.${owner}`)) || [];
-  } catch {
-    return [];
-  }
-}
-
-export function rememberPrescription(owner, rx) {
-  const list = knownPrescriptions(owner).filter((x) => x.prescription_id !== rx.prescription_id);
-  list.unshift({ prescription_id: rx.prescription_id, doctor: rx.doctor?.name || "", at: new Date().toISOString() });
-  sessionStorage.setItem(`vaidya.rx.${owner}`, JSON.stringify(list.slice(0, 20)));
-}
-
 /**
  * A 422 with field messages, said for a person: a short headline (the details sit beside each field), and the
  * messages of fields this page knows better words for. Returns the same error, to rethrow.
