@@ -18,17 +18,20 @@ async fn doctor_enters_patient_waits_until_admitted() {
     assert_eq!(joined["role"], "doctor");
     assert_eq!(joined["room"], "room-a");
     assert_eq!(joined["polite"], false);
+    assert_eq!(joined["admitted"], true, "a doctor is in the call at once");
     assert!(joined["ice_servers"].is_array());
     let doctor_id = joined["peer_id"].as_str().unwrap().to_owned();
 
     let (mut patient, joined) = app.ws_join("room-a", "pat-1", "patient").await;
     assert_eq!(joined["polite"], true);
+    assert_eq!(joined["admitted"], false, "a patient starts in the lobby");
     assert_eq!(joined["peers"][0]["peer_id"], doctor_id.as_str());
     let patient_id = joined["peer_id"].as_str().unwrap().to_owned();
     patient.expect("waiting").await;
     let lobby = doctor.expect("peer_joined").await;
     assert_eq!(lobby["peer"]["peer_id"], patient_id.as_str());
     assert_eq!(lobby["peer"]["role"], "patient");
+    assert_eq!(lobby["peer"]["admitted"], false, "the doctor's page must not offer to someone in the lobby");
 
     // The server, not the page, keeps a waiting patient out of the call.
     patient.send(json!({"type": "offer", "to": doctor_id, "sdp": "v=0"})).await;
@@ -42,7 +45,9 @@ async fn doctor_enters_patient_waits_until_admitted() {
 
     doctor.send(json!({"type": "admit", "peer_id": patient_id})).await;
     patient.expect("admitted").await;
-    assert_eq!(doctor.expect("peer_joined").await["peer"]["peer_id"], patient_id.as_str());
+    let in_call = doctor.expect("peer_joined").await;
+    assert_eq!(in_call["peer"]["peer_id"], patient_id.as_str());
+    assert_eq!(in_call["peer"]["admitted"], true);
 }
 
 #[tokio::test]
