@@ -2,12 +2,14 @@
 //! and shown in the patient's PHR while the consult's `record_to_phr` consent is in force.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
-use vaidya_registry::auth::AuthUser;
+use vaidya_registry::auth::Caller;
 use vaidya_registry::body::ApiJson;
 use vaidya_registry::db::now_ms;
 use vaidya_registry::error::{Problem, Violations};
@@ -15,9 +17,8 @@ use vaidya_registry::text::{optional_prose, required_prose};
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::consent::HiType;
-use crate::consults::ConsultRow;
+use crate::consults::writing::Writing;
 use crate::fhir::opconsult::{Diagnosis, Encounter, FollowUp, Notes, op_consult_record};
-use crate::people::{Doctor, Facility, Patient};
 use crate::state::ConsultState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -148,12 +149,20 @@ pub fn validate(req: WriteNotes) -> ApiResult<Notes> {
     security(("bearer" = [])))]
 pub async fn write_notes(
     State(state): State<ConsultState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<WriteNotes>,
-) -> ApiResult<(StatusCode, Json<RecordCreated>)> {
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    req: Result<ApiJson<WriteNotes>, ApiError>,
+) -> Result<(StatusCode, Json<RecordCreated>), Response> {
+    let Path(id) = caller.extracted(&state.registry, id).await?;
+    let ApiJson(req) = caller.extracted(&state.registry, req).await?;
+    write(&state, &caller, id, req).await.map_err(IntoResponse::into_response)
+}
+
+async fn write(state: &ConsultState, caller: &Caller, id: String, req: WriteNotes) -> ApiResult<(StatusCode, Json<RecordCreated>)> {
     let mut tx = state.registry.db.begin().await?;
-    let row = ConsultRow::writable(&mut tx, &state, &id, &user).await?;
+    // The first query checks the caller's session too.
+    let (writing, user) = Writing::load(&mut tx, state, &id, caller).await?;
+    let row = &writing.consult;
     let notes = validate(req)?;
     if row.phr_consent_withdrawn_at.is_some() && !row.records_to_phr() {
         drop(tx);
@@ -161,26 +170,15 @@ pub async fn write_notes(
         audit::record_refusal(&state.registry.db, event.purpose("record_to_phr")).await?;
         return Err(ApiError::forbidden("consent_required", "The patient withdrew consent to record this consult's notes."));
     }
-    let doctor = Doctor::of(&mut tx, &user).await?;
-    let patient = Patient::load(&mut tx, &row.patient_health_id).await?.ok_or_else(|| ApiError::internal("patient vanished"))?;
-    let facility = match &row.facility_id {
-        Some(f) => Facility::load(&mut tx, f).await?,
-        None => None,
-    };
+    let doctor = writing.doctor()?;
+    let (patient, facility) = (&writing.patient, writing.facility.as_ref());
     let now = now_ms();
     let started_at = row.started_at.unwrap_or(row.created_at);
-    let encounter = Encounter {
-        consult_id: &row.id,
-        patient: &patient,
-        doctor: &doctor,
-        facility: facility.as_ref(),
-        started_at,
-        ended_at: row.ended_at,
-        mode: &row.mode,
-    };
+    let encounter =
+        Encounter { consult_id: &row.id, patient, doctor: &doctor, facility, started_at, ended_at: row.ended_at, mode: &row.mode };
     let record_id = uuid::Uuid::now_v7().to_string();
     let bundle = op_consult_record(&record_id, &encounter, &notes, now);
-    crate::records::store(&mut tx, &record_id, &row, &doctor, HiType::OpConsultation, started_at, &bundle, now).await?;
+    crate::records::store(&mut tx, &record_id, row, &doctor, HiType::OpConsultation, started_at, &bundle.to_string(), now).await?;
     let event = AuditEvent::new(Some(doctor.actor()), "create", "health_record", Some(record_id.clone())).subject(&row.patient_health_id);
     audit::record(&mut tx, &event.purpose("CAREMGT")).await?;
     tx.commit().await?;

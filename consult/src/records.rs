@@ -6,11 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use vaidya_registry::audit::{self, Actor, AuditEvent};
 use vaidya_registry::auth::{AuthUser, Role};
+use vaidya_registry::batch::Batch;
 use vaidya_registry::body::ApiQuery;
 use vaidya_registry::db::{Tx, now_ms, rfc3339};
 use vaidya_registry::domain::HealthIdNumber;
@@ -34,7 +35,7 @@ pub async fn store(
     author: &Doctor,
     hi_type: HiType,
     record_date: i64,
-    bundle: &Value,
+    bundle: &str,
     now: i64,
 ) -> ApiResult<()> {
     sqlx::query(
@@ -49,11 +50,46 @@ pub async fn store(
     .bind(hi_type.as_str())
     .bind(hi_type.bit())
     .bind(record_date)
-    .bind(bundle.to_string())
+    .bind(bundle)
     .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// `store` within a [`Batch`] (PostgreSQL): the document as CTE `name`, which yields its id.
+#[allow(clippy::too_many_arguments)]
+pub fn store_in(
+    batch: &mut Batch,
+    name: &str,
+    id: &str,
+    consult: &ConsultRow,
+    author: &Doctor,
+    hi_type: HiType,
+    record_date: i64,
+    bundle: String,
+    now: i64,
+) {
+    let values = [
+        batch.arg(id),
+        batch.arg(&consult.patient_health_id),
+        batch.arg(&consult.id),
+        batch.arg(&consult.facility_id),
+        batch.arg(&author.provider_id),
+        batch.arg(hi_type.as_str()),
+        batch.arg(hi_type.bit()),
+        batch.arg(record_date),
+        batch.arg(bundle),
+        batch.arg(now),
+    ];
+    batch.with(
+        name,
+        &format!(
+            "INSERT INTO health_records (id, patient_health_id, consult_id, facility_id, author_id, hi_type, hi_bit, record_date, bundle, created_at) \
+             VALUES ({}) RETURNING id",
+            values.join(", ")
+        ),
+    );
 }
 
 /// SQL true when record alias `r` shows in its patient's PHR: not tied to a consult, or its consult's PHR consent holds.

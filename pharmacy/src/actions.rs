@@ -2,72 +2,77 @@
 //! prescribed), cancel.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use vaidya_consult::prescriptions::PrescriptionFacts;
-use vaidya_registry::audit::{self, Actor, AuditEvent};
-use vaidya_registry::auth::{AuthUser, Role};
+use vaidya_consult::prescriptions::PrescribedItem;
+use vaidya_registry::audit::{Actor, AuditEvent};
+use vaidya_registry::auth::{AuthUser, Caller, Role};
 use vaidya_registry::body::ApiJson;
-use vaidya_registry::db::{Tx, now_ms, unique_violation};
+use vaidya_registry::db::now_ms;
 use vaidya_registry::error::{FieldError, Problem, Violations};
 use vaidya_registry::text::{optional_text, required_text};
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::machine::Action;
-use crate::moves::{self, Moved};
+use crate::moves::{self, Handover, Moved, Step};
 use crate::orders::{OrderRow, OrderView};
 use crate::state::PharmacyState;
 
-/// Loads the order for `user`, applies `action`, audits it, commits and wakes the people concerned.
-async fn act(state: &PharmacyState, user: &AuthUser, id: &str, action: Action, reason: Option<&str>) -> ApiResult<Json<OrderView>> {
-    let mut tx = state.registry.db.begin().await?;
-    let order = OrderRow::load_for(&mut tx, id, user).await?;
-    let moved = moves::apply(&mut tx, state, &order, action, reason, now_ms()).await?;
-    finish(state, tx, user, moved, action).await
+/// A handler's answer: its rejections of the path or body come as responses already (see `Caller::extracted`).
+type Reply = Result<Json<OrderView>, Response>;
+
+/// Loads the order for the caller (checking their session in the same query), applies `action` with its audit event,
+/// commits and wakes the people concerned.
+async fn act(state: &PharmacyState, caller: &Caller, id: &str, action: Action, reason: Option<&str>) -> ApiResult<Json<OrderView>> {
+    let mut conn = state.registry.db.reader().acquire().await?;
+    let (order, user) = OrderRow::load_checked(&mut conn, id, caller).await?;
+    let step = Step { action, reason, now: now_ms(), audit: audited(&user, &order, action), handover: None };
+    finish(state, moves::apply(state, &mut conn, order, step).await?).await
 }
 
-async fn finish(state: &PharmacyState, mut tx: Tx, user: &AuthUser, moved: Moved, action: Action) -> ApiResult<Json<OrderView>> {
+/// The audit event of `user` taking `action` on `order`.
+fn audited(user: &AuthUser, order: &OrderRow, action: Action) -> AuditEvent {
+    AuditEvent::new(Some(Actor::from(user)), action.as_str(), "order", Some(order.id.clone()))
+        .subject(&order.patient_health_id)
+        .purpose("dispensing")
+}
+
+/// After the change committed: wakes the people it notified and shows the order as it is now.
+async fn finish(state: &PharmacyState, moved: Moved) -> ApiResult<Json<OrderView>> {
     let Moved { order, woken } = moved;
-    let event =
-        AuditEvent::new(Some(Actor::from(user)), action.as_str(), "order", Some(order.id.clone())).subject(&order.patient_health_id);
-    audit::record(&mut tx, &event.purpose("dispensing")).await?;
-    let view = order.view(&mut tx).await?;
-    tx.commit().await?;
     state.registry.events.wake_all(woken).await;
-    Ok(Json(view))
-}
-
-fn pharmacist(user: &AuthUser) -> ApiResult<()> {
-    user.require(Role::Pharmacist)
+    Ok(Json(order.view()))
 }
 
 macro_rules! simple_action {
-    ($name:ident, $action:expr, $path:literal, $who:ident, $doc:literal) => {
+    ($name:ident, $action:expr, $path:literal, $who:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "pharmacy", params(("id" = String, Path)),
                             responses((status = 200, body = OrderView), (status = 401, body = Problem), (status = 403, body = Problem),
                                 (status = 404, body = Problem), (status = 409, body = Problem, description = "`invalid_transition`")),
                             security(("bearer" = [])))]
-        pub async fn $name(State(state): State<PharmacyState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
-            $who(&user)?;
-            act(&state, &user, &id, $action, None).await
+        pub async fn $name(State(state): State<PharmacyState>, caller: Caller, id: Result<Path<String>, PathRejection>) -> Reply {
+            let Path(id) = caller.extracted(&state.registry, id).await?;
+            let acted = async {
+                caller.require(&state.registry, $who).await?;
+                act(&state, &caller, &id, $action, None).await
+            };
+            acted.await.map_err(IntoResponse::into_response)
         }
     };
 }
 
-fn patient(user: &AuthUser) -> ApiResult<()> {
-    user.require(Role::Patient)
-}
-
-simple_action!(accept, Action::Accept, "/api/v1/orders/{id}/accept", pharmacist, "The holding pharmacy accepts the order.");
-simple_action!(ready, Action::Ready, "/api/v1/orders/{id}/ready", pharmacist, "A pickup order is packed and waiting at the counter.");
-simple_action!(dispatch, Action::Dispatch, "/api/v1/orders/{id}/dispatch", pharmacist, "A delivery order is on its way.");
+simple_action!(accept, Action::Accept, "/api/v1/orders/{id}/accept", Role::Pharmacist, "The holding pharmacy accepts the order.");
+simple_action!(ready, Action::Ready, "/api/v1/orders/{id}/ready", Role::Pharmacist, "A pickup order is packed and waiting at the counter.");
+simple_action!(dispatch, Action::Dispatch, "/api/v1/orders/{id}/dispatch", Role::Pharmacist, "A delivery order is on its way.");
 simple_action!(
     cancel,
     Action::Cancel,
     "/api/v1/orders/{id}/cancel",
-    patient,
+    Role::Patient,
     "The patient withdraws the order before a pharmacy accepts it."
 );
 
@@ -84,13 +89,21 @@ pub struct Reject {
     security(("bearer" = [])))]
 pub async fn reject(
     State(state): State<PharmacyState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<Reject>,
-) -> ApiResult<Json<OrderView>> {
-    pharmacist(&user)?;
-    let reason = required_text(req.reason.as_deref(), 3, 300).map_err(|m| ApiError::field("reason", m))?;
-    act(&state, &user, &id, Action::Reject, Some(&reason)).await
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    req: Result<ApiJson<Reject>, ApiError>,
+) -> Reply {
+    let Path(id) = caller.extracted(&state.registry, id).await?;
+    let ApiJson(req) = caller.extracted(&state.registry, req).await?;
+    let acted = async {
+        caller.require(&state.registry, Role::Pharmacist).await?;
+        let reason = match required_text(req.reason.as_deref(), 3, 300) {
+            Ok(reason) => reason,
+            Err(m) => return Err(caller.refuse(&state.registry, ApiError::field("reason", m)).await),
+        };
+        act(&state, &caller, &id, Action::Reject, Some(&reason)).await
+    };
+    acted.await.map_err(IntoResponse::into_response)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,8 +120,7 @@ pub struct Dispense {
 }
 
 /// Checks what is handed over against what was prescribed; returns the dispensed items as stored.
-fn check_dispense(req: Dispense, prescription: &PrescriptionFacts) -> ApiResult<serde_json::Value> {
-    let prescribed = prescription.items();
+fn check_dispense(req: Dispense, prescribed: &[PrescribedItem]) -> ApiResult<serde_json::Value> {
     let mut v = Violations::new();
     let items = req.items.unwrap_or_default();
     if items.is_empty() {
@@ -154,38 +166,21 @@ fn check_dispense(req: Dispense, prescription: &PrescriptionFacts) -> ApiResult<
     security(("bearer" = [])))]
 pub async fn dispense(
     State(state): State<PharmacyState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<Dispense>,
-) -> ApiResult<Json<OrderView>> {
-    pharmacist(&user)?;
-    let mut tx = state.registry.db.begin().await?;
-    let order = OrderRow::load_for(&mut tx, &id, &user).await?;
-    let prescription =
-        PrescriptionFacts::load(&mut tx, &order.prescription_id).await?.ok_or_else(|| ApiError::internal("prescription vanished"))?;
-    let items = check_dispense(req, &prescription)?;
-    let now = now_ms();
-    let moved = moves::apply(&mut tx, &state, &order, Action::Dispense, None, now).await?;
-    let recorded = sqlx::query(
-        "INSERT INTO dispenses (prescription_id, order_id, pharmacy_id, pharmacist_id, items, dispensed_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&order.prescription_id)
-    .bind(&order.id)
-    .bind(&order.pharmacy_id)
-    .bind(&user.subject_id)
-    .bind(items.to_string())
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match recorded {
-        Err(e) if unique_violation(&e).is_some() => {
-            return Err(ApiError::conflict("already_dispensed", "This prescription has already been dispensed."));
-        }
-        other => other?,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    req: Result<ApiJson<Dispense>, ApiError>,
+) -> Reply {
+    let Path(id) = caller.extracted(&state.registry, id).await?;
+    let ApiJson(req) = caller.extracted(&state.registry, req).await?;
+    let dispensed = async {
+        caller.require(&state.registry, Role::Pharmacist).await?;
+        let mut conn = state.registry.db.reader().acquire().await?;
+        let (order, user) = OrderRow::load_checked(&mut conn, &id, &caller).await?;
+        let items = check_dispense(req, &order.prescribed())?;
+        let handover = Handover { pharmacist_id: &user.subject_id, items: items.to_string() };
+        let audit = audited(&user, &order, Action::Dispense);
+        let step = Step { action: Action::Dispense, reason: None, now: now_ms(), audit, handover: Some(handover) };
+        finish(&state, moves::apply(&state, &mut conn, order, step).await?).await
     };
-    sqlx::query("UPDATE prescriptions SET status = 'dispensed' WHERE id = $1 AND status = 'issued'")
-        .bind(&order.prescription_id)
-        .execute(&mut *tx)
-        .await?;
-    finish(&state, tx, &user, moved, Action::Dispense).await
+    dispensed.await.map_err(IntoResponse::into_response)
 }

@@ -1,25 +1,28 @@
 //! `POST /api/v1/prescriptions/{id}/orders`: the patient sends a prescription to a pharmacy of their choice or to the
 //! nearest one. Accepts `Idempotency-Key`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sqlx::AnyConnection;
 use utoipa::ToSchema;
-use vaidya_consult::prescriptions::PrescriptionFacts;
 use vaidya_registry::address::AddressInput;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
-use vaidya_registry::auth::{AuthUser, Role};
+use vaidya_registry::auth::{Caller, Role};
+use vaidya_registry::batch::{Batch, batches, one_statement};
 use vaidya_registry::body::ApiJson;
-use vaidya_registry::db::{Tx, now_ms, unique_violation};
+use vaidya_registry::db::{now_ms, unique_violation};
 use vaidya_registry::error::{Problem, Violations};
 use vaidya_registry::geo;
 use vaidya_registry::{ApiError, ApiResult};
 
 use crate::idempotency;
-use crate::machine::Fulfilment;
+use crate::machine::{Fulfilment, Status};
 use crate::moves::start_turn;
-use crate::orders::{OrderRow, announce};
+use crate::ordering::{self, Looking};
+use crate::orders::{OrderRow, Turn, announce, announce_in};
 use crate::routing;
 use crate::state::PharmacyState;
 
@@ -101,31 +104,69 @@ fn validate(req: CreateOrder) -> ApiResult<ValidOrder> {
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<PharmacyState>,
-    user: AuthUser,
-    Path(prescription_id): Path<String>,
+    caller: Caller,
+    prescription_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<serde_json::Value>,
-) -> ApiResult<Response> {
-    user.require(Role::Patient)?;
-    let key = idempotency::key(&headers)?;
-    let hash = idempotency::request_hash(&format!("/api/v1/prescriptions/{prescription_id}/orders"), &body);
+    body: Result<ApiJson<serde_json::Value>, ApiError>,
+) -> Result<Response, Response> {
+    let Path(prescription_id) = caller.extracted(&state.registry, prescription_id).await?;
+    let ApiJson(body) = caller.extracted(&state.registry, body).await?;
+    created(&state, &caller, &prescription_id, &headers, body).await.map_err(IntoResponse::into_response)
+}
+
+/// The request, checked: its idempotency key, the hash a replay must match, the order asked for.
+fn checked(prescription_id: &str, headers: &HeaderMap, body: serde_json::Value) -> ApiResult<(Option<(String, String)>, ValidOrder)> {
+    let key = idempotency::key(headers)?;
+    let key = key.map(|k| (k, idempotency::request_hash(&format!("/api/v1/prescriptions/{prescription_id}/orders"), &body)));
     let req: CreateOrder = serde_json::from_value(body).map_err(vaidya_registry::body::invalid_shape)?;
-    let order = validate(req)?;
+    Ok((key, validate(req)?))
+}
+
+async fn created(
+    state: &PharmacyState,
+    caller: &Caller,
+    prescription_id: &str,
+    headers: &HeaderMap,
+    body: serde_json::Value,
+) -> ApiResult<Response> {
+    let registry = &state.registry;
+    caller.require(registry, Role::Patient).await?;
+    let (key, order) = match checked(prescription_id, headers, body) {
+        Ok(checked) => checked,
+        Err(e) => return Err(caller.refuse(registry, e).await),
+    };
+    let db = &registry.db;
+    let Some((key, hash)) = key else {
+        // Nothing to claim: the reads (the first checks the session), then the order and all that goes with it as one write.
+        let mut conn = db.reader().acquire().await?;
+        let (row, event) = plan(&mut conn, state, caller, prescription_id, &order).await?;
+        let woken = if batches(db) {
+            // On its own, the one statement commits by itself.
+            write(&mut conn, &row, &event).await?
+        } else {
+            let mut tx = db.begin().await?;
+            let woken = write(&mut tx, &row, &event).await?;
+            tx.commit().await?;
+            woken
+        };
+        state.registry.events.wake_all(woken).await;
+        return Ok(json(StatusCode::CREATED, serde_json::to_string(&row.view()).map_err(ApiError::internal)?));
+    };
+    // A stored answer is only for a live session: the session is checked before the claim.
+    let user = caller.authenticate(registry).await?;
     // A request racing another with the same key finds that one's answer on its second try.
     for _ in 0..3 {
-        let mut tx = state.registry.db.begin().await?;
-        if let Some(key) = &key {
-            match idempotency::claim(&mut tx, &user.account_id, key, &hash).await {
-                Ok(Some(stored)) => return Ok(json(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED), stored.body)),
-                Ok(None) => {}
-                Err(e) if e.code() == "idempotency_key_in_use" => continue,
-                Err(e) => return Err(e),
-            }
+        let mut tx = db.begin().await?;
+        match idempotency::claim(&mut tx, &user.account_id, &key, &hash).await {
+            Ok(Some(stored)) => return Ok(json(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED), stored.body)),
+            Ok(None) => {}
+            Err(e) if e.code() == "idempotency_key_in_use" => continue,
+            Err(e) => return Err(e),
         }
-        let (answer, woken) = place(&mut tx, &state, &user, &prescription_id, &order).await?;
-        if let Some(key) = &key {
-            idempotency::finish(&mut tx, &user.account_id, key, 201, &answer).await?;
-        }
+        let (row, event) = plan(&mut tx, state, caller, prescription_id, &order).await?;
+        let woken = write(&mut tx, &row, &event).await?;
+        let answer = serde_json::to_string(&row.view()).map_err(ApiError::internal)?;
+        idempotency::finish(&mut tx, &user.account_id, &key, 201, &answer).await?;
         tx.commit().await?;
         state.registry.events.wake_all(woken).await;
         return Ok(json(StatusCode::CREATED, answer));
@@ -137,77 +178,151 @@ fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Creates the order in `tx`; returns its JSON and the accounts to wake.
-async fn place(
-    tx: &mut Tx,
+/// Decides the order: the prescription is the patient's and free to order, the pharmacy is chosen. Returns the order
+/// as it will be written, and its audit event.
+async fn plan(
+    conn: &mut AnyConnection,
     state: &PharmacyState,
-    user: &AuthUser,
+    caller: &Caller,
     prescription_id: &str,
     order: &ValidOrder,
-) -> ApiResult<(String, Vec<String>)> {
-    let prescription = PrescriptionFacts::load(tx, prescription_id).await?.filter(|p| p.patient_health_id == user.subject_id);
-    let prescription = prescription.ok_or_else(ApiError::not_found)?;
+) -> ApiResult<(OrderRow, AuditEvent)> {
+    let radius = state.settings.radius_km;
+    let looking = match (&order.pharmacy_id, order.near) {
+        (Some(id), _) => Some(Looking::Named(id)),
+        (None, Some((lat, lon))) => Some(Looking::Near { lat, lon, step: routing::first_step(radius) }),
+        (None, None) => None,
+    };
+    let Some((prescription, found)) = ordering::load(conn, prescription_id, caller, looking).await? else {
+        return Err(caller.not_found(conn).await);
+    };
+    let user = caller.user(prescription.me.clone());
+    if prescription.patient_health_id != user.subject_id {
+        return Err(ApiError::not_found());
+    }
     if prescription.status == "dispensed" {
         return Err(ApiError::conflict("already_dispensed", "This prescription has been dispensed."));
     }
-    let open: Option<String> =
-        sqlx::query_scalar("SELECT id FROM orders WHERE prescription_id = $1 AND status IN ('routed', 'accepted', 'ready', 'dispatched')")
-            .bind(prescription_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    if open.is_some() {
+    if prescription.open_order.is_some() {
         return Err(order_open());
     }
-    let (pharmacy_id, origin) = match (&order.pharmacy_id, order.near) {
+    let (pharmacy_id, pharmacy_name, origin) = match (&order.pharmacy_id, order.near) {
         (Some(id), near) => {
-            let place: Option<(f64, f64)> = sqlx::query_as("SELECT lat, lon FROM facilities WHERE id = $1 AND kind = 'pharmacy'")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
-            let place = place.ok_or_else(|| ApiError::field("pharmacy_id", "no registered pharmacy has this id"))?;
-            (id.clone(), near.unwrap_or(place))
+            let place = found.into_iter().next();
+            let (_, name, lat, lon) = place.ok_or_else(|| ApiError::field("pharmacy_id", "no registered pharmacy has this id"))?;
+            (id.clone(), name, near.unwrap_or((lat, lon)))
         }
         (None, Some((lat, lon))) => {
-            let nearest = routing::nearest(tx, lat, lon, state.settings.radius_km, None).await?;
+            // The first square came with the prescription; wider ones only when it held no pharmacy.
+            let step = routing::first_step(radius);
+            let nearest = match routing::pick(lat, lon, step, found) {
+                None if step < radius => routing::nearest_beyond(conn, lat, lon, radius, None, step).await?,
+                picked => picked,
+            };
             let nearest = nearest.ok_or_else(|| {
-                ApiError::unprocessable(
-                    "no_pharmacy_nearby",
-                    format!("No registered pharmacy within {} km of this place.", state.settings.radius_km),
-                )
+                ApiError::unprocessable("no_pharmacy_nearby", format!("No registered pharmacy within {radius} km of this place."))
             })?;
-            (nearest.facility_id, (lat, lon))
+            (nearest.facility_id, nearest.name, (lat, lon))
         }
         (None, None) => return Err(ApiError::field("pharmacy_id", "name a pharmacy, or give `near`")),
     };
     let now = now_ms();
-    let id = uuid::Uuid::now_v7().to_string();
-    let inserted = sqlx::query(
-        "INSERT INTO orders (id, prescription_id, patient_health_id, pharmacy_id, status, fulfilment, delivery_address, origin_lat, origin_lon, \
-         accept_by, version, created_at, updated_at) VALUES ($1, $2, $3, $4, 'routed', $5, $6, $7, $8, $9, 1, $10, $10)",
-    )
-    .bind(&id)
-    .bind(prescription_id)
-    .bind(&user.subject_id)
-    .bind(&pharmacy_id)
-    .bind(order.fulfilment.as_str())
-    .bind(order.delivery_address.as_ref().map(|a| a.to_string()))
-    .bind(origin.0)
-    .bind(origin.1)
-    .bind(now + state.settings.accept_timeout_ms)
-    .bind(now)
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        Err(e) if unique_violation(&e).is_some() => return Err(order_open()),
-        other => other?,
+    // The order as the insert writes it: nothing needs reading back.
+    let row = OrderRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        prescription_id: prescription_id.to_owned(),
+        patient_health_id: user.subject_id.clone(),
+        patient_account_id: prescription.patient_account_id,
+        patient_name: prescription.patient_name,
+        history: vec![Turn {
+            pharmacy_id: pharmacy_id.clone(),
+            pharmacy_name: pharmacy_name.clone(),
+            routed_ms: now,
+            outcome: None,
+            reason: None,
+        }],
+        pharmacy_id: Some(pharmacy_id),
+        pharmacy_name: Some(pharmacy_name),
+        status: Status::Routed.as_str().to_owned(),
+        fulfilment: order.fulfilment.as_str().to_owned(),
+        delivery_address: order.delivery_address.as_ref().map(|a| a.to_string()),
+        origin_lat: origin.0,
+        origin_lon: origin.1,
+        accept_by: Some(now + state.settings.accept_timeout_ms),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        items: prescription.items,
+        patient_age: prescription.patient_age,
+        doctor_name: prescription.doctor_name,
+        registration_number: prescription.registration_number,
+        issued_at: prescription.issued_at,
     };
-    start_turn(tx, &id, &pharmacy_id, now).await?;
-    let row = OrderRow::load(tx, &id).await?.ok_or_else(|| ApiError::internal("order vanished"))?;
-    let woken = announce(tx, &row, None).await?;
-    let event = AuditEvent::new(Some(Actor::from(user)), "route", "order", Some(id.clone())).subject(&user.subject_id);
-    audit::record(tx, &event.purpose("dispensing")).await?;
-    let view = row.view(tx).await?;
-    Ok((serde_json::to_string(&view).map_err(ApiError::internal)?, woken))
+    let event =
+        AuditEvent::new(Some(Actor::from(&user)), "route", "order", Some(row.id.clone())).subject(&user.subject_id).purpose("dispensing");
+    Ok((row, event))
+}
+
+const INSERT_ORDER: &str = "INSERT INTO orders (id, prescription_id, patient_health_id, pharmacy_id, status, fulfilment, delivery_address, \
+     origin_lat, origin_lon, accept_by, version, created_at, updated_at)";
+
+/// Writes the order, the holder's first turn, `order.updated` and the audit event: one statement on PostgreSQL, one
+/// after another on SQLite (in the caller's transaction). A second open order for the prescription is a unique
+/// violation. Returns the accounts to wake.
+async fn write(conn: &mut AnyConnection, row: &OrderRow, event: &AuditEvent) -> ApiResult<Vec<String>> {
+    let holder = row.pharmacy_id.as_deref().unwrap_or_default();
+    if !one_statement(conn) {
+        sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_ORDER} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)")))
+            .bind(&row.id)
+            .bind(&row.prescription_id)
+            .bind(&row.patient_health_id)
+            .bind(&row.pharmacy_id)
+            .bind(&row.status)
+            .bind(&row.fulfilment)
+            .bind(&row.delivery_address)
+            .bind(row.origin_lat)
+            .bind(row.origin_lon)
+            .bind(row.accept_by)
+            .bind(row.version)
+            .bind(row.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(unique_is_open)?;
+        start_turn(conn, &row.id, holder, row.created_at).await?;
+        let woken = announce(conn, row, None).await?;
+        audit::record(conn, event).await?;
+        return Ok(woken);
+    }
+    let mut batch = Batch::new();
+    let values = [
+        batch.arg(&row.id),
+        batch.arg(&row.prescription_id),
+        batch.arg(&row.patient_health_id),
+        batch.arg(&row.pharmacy_id),
+        batch.arg(&row.status),
+        batch.arg(&row.fulfilment),
+        batch.arg(&row.delivery_address),
+        batch.arg(row.origin_lat),
+        batch.arg(row.origin_lon),
+        batch.arg(row.accept_by),
+        batch.arg(row.version),
+        batch.arg(row.created_at),
+    ];
+    batch.with("placed", &format!("{INSERT_ORDER} VALUES ({}, {}) RETURNING id", values.join(", "), values[11]));
+    let holder = batch.arg(holder);
+    batch.with(
+        "turn",
+        &format!("INSERT INTO order_holders (order_id, pharmacy_id, routed_at) SELECT id, {holder}, {} FROM placed", values[11]),
+    );
+    announce_in(&mut batch, row, "placed");
+    audit::record_in(&mut batch, "audited", event, Some("placed"));
+    let told: Vec<(String,)> = batch.fetch_all(conn, "SELECT account_id FROM told").await.map_err(unique_is_open)?;
+    Ok(told.into_iter().map(|(a,)| a).collect())
+}
+
+/// The partial unique index on open orders turns a racing second order into a unique violation.
+fn unique_is_open(e: sqlx::Error) -> ApiError {
+    if unique_violation(&e).is_some() { order_open() } else { e.into() }
 }
 
 fn order_open() -> ApiError {

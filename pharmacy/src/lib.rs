@@ -5,6 +5,7 @@ mod create;
 pub mod idempotency;
 pub mod machine;
 mod moves;
+mod ordering;
 pub mod orders;
 mod read;
 pub mod routing;

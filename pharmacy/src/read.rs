@@ -35,9 +35,8 @@ pub async fn get_one(State(state): State<PharmacyState>, user: AuthUser, Path(id
         let event = AuditEvent::new(Some(Actor::from(&user)), "read", "order", Some(order.id.clone())).subject(&order.patient_health_id);
         audit::record(&mut tx, &event.purpose("dispensing")).await?;
     }
-    let view = order.view(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(view))
+    Ok(Json(order.view()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,12 +68,13 @@ async fn list(state: &PharmacyState, user: &AuthUser, q: OrdersQuery, filter: &s
         .await?;
     let page = page::paginate(rows, limit, |r| r.id.clone());
     let mut items = Vec::with_capacity(page.items.len());
-    for order in page.items {
+    for mut order in page.items {
         if user.role == Role::Pharmacist {
             let event = AuditEvent::new(Some(Actor::from(user)), "list", "order", Some(order.id.clone())).subject(&order.patient_health_id);
             audit::record(&mut tx, &event.purpose("dispensing")).await?;
         }
-        items.push(order.view(&mut tx).await?);
+        order.load_history(&mut tx).await?;
+        items.push(order.view());
     }
     tx.commit().await?;
     Ok(Json(ListResponse { items, next_cursor: page.next_cursor }))

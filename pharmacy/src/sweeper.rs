@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use vaidya_registry::ApiResult;
-use vaidya_registry::audit::{self, AuditEvent};
+use vaidya_registry::audit::AuditEvent;
 use vaidya_registry::db::now_ms;
 
 use crate::machine::Action;
-use crate::moves;
+use crate::moves::{self, Step};
 use crate::orders::OrderRow;
 use crate::state::PharmacyState;
 
@@ -26,16 +26,16 @@ pub async fn sweep(state: &PharmacyState) -> ApiResult<usize> {
             .await?;
     let mut moved = 0;
     for id in due {
-        let mut tx = state.registry.db.begin().await?;
-        let Some(order) = OrderRow::load(&mut tx, &id).await? else { continue };
+        let mut conn = state.registry.db.reader().acquire().await?;
+        let Some(order) = OrderRow::load(&mut conn, &id).await? else { continue };
         if order.status != "routed" || order.accept_by.is_none_or(|at| at > now) {
             continue;
         }
+        let audit =
+            AuditEvent::new(None, "time_out", "order", Some(order.id.clone())).subject(&order.patient_health_id).purpose("dispensing");
+        let step = Step { action: Action::TimeOut, reason: Some("no answer in time"), now, audit, handover: None };
         // Another node may have moved it since the scan: that is a conflict here, and nothing to do.
-        let Ok(done) = moves::apply(&mut tx, state, &order, Action::TimeOut, Some("no answer in time"), now).await else { continue };
-        let event = AuditEvent::new(None, "time_out", "order", Some(order.id.clone())).subject(&order.patient_health_id);
-        audit::record(&mut tx, &event.purpose("dispensing")).await?;
-        tx.commit().await?;
+        let Ok(done) = moves::apply(state, &mut conn, order, step).await else { continue };
         state.registry.events.wake_all(done.woken).await;
         moved += 1;
     }

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 /// Which engine the URL named; a few statements differ between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Db {
                     Ok(Err(err)) => return Err(DbConfigError::Connect(err)),
                     Err(_) => return Err(DbConfigError::Connect(sqlx::Error::PoolTimedOut)),
                 }
-                let pool = AnyPoolOptions::new()
+                let pool = checked_when_idle(AnyPoolOptions::new())
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(url)
@@ -109,6 +109,15 @@ impl Db {
         self.write.begin().await
     }
 
+    /// A write transaction for a request that already holds `conn` (a reader): on PostgreSQL on that connection, so a
+    /// request never waits for a second one; on SQLite on the one writer, as every write goes.
+    pub async fn begin_on<'c>(&self, conn: &'c mut AnyConnection) -> Result<Transaction<'c, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => conn.begin().await,
+            Backend::Sqlite => self.write.begin().await,
+        }
+    }
+
     /// Answers whether the database responds, for `/readyz`.
     pub async fn ping(&self) -> bool {
         let probe = sqlx::query("SELECT 1").execute(&self.read);
@@ -132,8 +141,26 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
+/// A connection idle this long is pinged before use; one used more recently is known to be alive.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// By default the pool pings every connection it hands out, on top of the ping each one gets when it comes back: a
+/// round trip per checkout, as many as a busy request's own queries. A connection that answered within `TRUSTED_IDLE`
+/// is handed out as it is; one idle for longer (after a quiet spell, when a restart or an idle timeout may have closed
+/// it) is still pinged first.
+fn checked_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
+    options.test_before_acquire(false).before_acquire(|conn, meta| {
+        Box::pin(async move {
+            if meta.idle_for >= TRUSTED_IDLE {
+                conn.ping().await?;
+            }
+            Ok(true)
+        })
+    })
+}
+
 async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, DbConfigError> {
-    AnyPoolOptions::new()
+    checked_when_idle(AnyPoolOptions::new())
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _meta| {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use tokio::sync::broadcast;
 
+use crate::batch::{Batch, only_if};
 use crate::db::{Db, now_ms};
 use crate::redis_handle::RedisHandle;
 
@@ -54,6 +55,29 @@ pub async fn emit(conn: &mut AnyConnection, account_id: &str, kind: &str, data: 
         .execute(&mut *conn)
         .await?;
     Ok(seq)
+}
+
+/// `emit` within a [`Batch`], for every account `recipients` selects (a query of one column, `account_id`, with
+/// placeholders from the batch), when `guard` (a CTE of the batch) changed a row. Adds CTE `name`, which yields the
+/// accounts notified: the ones to wake after commit. Counters are taken in account order, as separate emits take them,
+/// so two changes notifying the same people cannot deadlock.
+pub fn emit_in(batch: &mut Batch, name: &str, recipients: &str, kind: &str, data: &serde_json::Value, guard: Option<&str>) {
+    let (kind, data, now) = (batch.arg(kind), batch.arg(data.to_string()), batch.arg(now_ms()));
+    batch.with(
+        &format!("{name}_seq"),
+        &format!(
+            "INSERT INTO user_event_counters (account_id, seq) SELECT DISTINCT r.account_id, 1 FROM ({recipients}) r{} ORDER BY r.account_id \
+             ON CONFLICT (account_id) DO UPDATE SET seq = user_event_counters.seq + 1 RETURNING account_id, seq",
+            only_if(guard)
+        ),
+    );
+    batch.with(
+        name,
+        &format!(
+            "INSERT INTO user_events (account_id, seq, kind, data, created_at) SELECT account_id, seq, {kind}, {data}, {now} FROM {name}_seq \
+             RETURNING account_id"
+        ),
+    );
 }
 
 /// The user's events after `after`, oldest first.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod body;
 pub mod db;
 pub mod domain;

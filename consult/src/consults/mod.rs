@@ -4,12 +4,13 @@
 pub mod handlers;
 pub mod lifecycle;
 pub mod queue;
+pub mod writing;
 
 use serde::Serialize;
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 use vaidya_registry::auth::{AuthUser, Role};
-use vaidya_registry::db::{Tx, now_ms, rfc3339};
+use vaidya_registry::db::{now_ms, rfc3339};
 use vaidya_registry::domain::HealthIdNumber;
 use vaidya_registry::{ApiError, ApiResult};
 
@@ -94,18 +95,18 @@ impl ConsultRow {
     }
 
     /// The consult if the caller is its doctor and may still write to it: in progress, or completed within the window.
-    pub async fn writable(tx: &mut Tx, state: &ConsultState, id: &str, user: &AuthUser) -> ApiResult<Self> {
-        let row = Self::load_for(tx, id, user).await?;
-        if !row.is_doctor(user) {
+    /// ([`writing::Writing::load`] reads it together with what the documents name.)
+    pub(crate) fn writable(self, state: &ConsultState, user: &AuthUser) -> ApiResult<Self> {
+        if !self.is_doctor(user) {
             return Err(ApiError::not_found());
         }
-        match row.status() {
-            ConsultStatus::InProgress => Ok(row),
-            ConsultStatus::Completed if row.ended_at.is_some_and(|end| now_ms() - end < state.settings.notes_window_ms) => Ok(row),
+        match self.status() {
+            ConsultStatus::InProgress => Ok(self),
+            ConsultStatus::Completed if self.ended_at.is_some_and(|end| now_ms() - end < state.settings.notes_window_ms) => Ok(self),
             ConsultStatus::Completed => {
                 Err(ApiError::conflict("notes_window_closed", "Notes and prescriptions close 24 hours after the consult."))
             }
-            _ => Err(ApiError::conflict("invalid_transition", format!("The consult is {}; it has no encounter to write to.", row.status))),
+            _ => Err(ApiError::conflict("invalid_transition", format!("The consult is {}; it has no encounter to write to.", self.status))),
         }
     }
 

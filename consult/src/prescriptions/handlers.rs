@@ -1,19 +1,24 @@
 //! `/api/v1/consults/{id}/prescriptions`, `/api/v1/prescriptions/...` and the drug search doctors prescribe from.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
+use sqlx::AnyConnection;
 use utoipa::{IntoParams, ToSchema};
+use vaidya_registry::Db;
 use vaidya_registry::audit::{self, Actor, AuditEvent};
-use vaidya_registry::auth::{AuthUser, Role};
+use vaidya_registry::auth::{AuthUser, Caller, Role};
+use vaidya_registry::batch::{Batch, batches};
 use vaidya_registry::body::{ApiJson, ApiQuery};
-use vaidya_registry::db::{now_ms, rfc3339};
+use vaidya_registry::db::{Tx, now_ms, rfc3339};
 use vaidya_registry::domain::HealthIdNumber;
 use vaidya_registry::error::Problem;
-use vaidya_registry::events::emit;
+use vaidya_registry::events::{self, emit};
 use vaidya_registry::page::ListResponse;
 use vaidya_registry::text::optional_prose;
 use vaidya_registry::{ApiError, ApiResult};
@@ -21,10 +26,11 @@ use vaidya_registry::{ApiError, ApiResult};
 use super::items::{self, ItemInput};
 use super::{PrescribedItem, PrescriptionRow};
 use crate::consent::HiType;
-use crate::consults::{ConsultRow, Mode, Visit};
+use crate::consults::writing::Writing;
+use crate::consults::{Mode, Visit};
 use crate::fhir::prescription::{Prescribing, prescription_record};
 use crate::formulary::{Drug, Formulary};
-use crate::people::{Doctor, Facility, Patient};
+use crate::people::Doctor;
 use crate::state::ConsultState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -92,12 +98,26 @@ impl PrescriptionRow {
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<ConsultState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<WritePrescription>,
+    caller: Caller,
+    id: Result<Path<String>, PathRejection>,
+    req: Result<ApiJson<WritePrescription>, ApiError>,
+) -> Result<(StatusCode, Json<PrescriptionView>), Response> {
+    let Path(id) = caller.extracted(&state.registry, id).await?;
+    let ApiJson(req) = caller.extracted(&state.registry, req).await?;
+    prescribe(&state, &caller, &id, req).await.map_err(IntoResponse::into_response)
+}
+
+async fn prescribe(
+    state: &ConsultState,
+    caller: &Caller,
+    id: &str,
+    req: WritePrescription,
 ) -> ApiResult<(StatusCode, Json<PrescriptionView>)> {
-    let mut tx = state.registry.db.begin().await?;
-    let consult = ConsultRow::writable(&mut tx, &state, &id, &user).await?;
+    let db = &state.registry.db;
+    // The first query checks the caller's session too.
+    let mut conn = db.reader().acquire().await?;
+    let (writing, user) = Writing::load(&mut conn, state, id, caller).await?;
+    let consult = &writing.consult;
     let notes = optional_prose(req.notes.as_deref(), 1000).map_err(|m| ApiError::field("notes", m))?;
     let items = req.items.ok_or_else(|| ApiError::field("items", "is required: the drugs to prescribe"))?;
     let follow_up = consult.visit() == Visit::FollowUp;
@@ -106,7 +126,7 @@ pub async fn create(
         Err(refusal) => {
             // A refused drug is worth an audit line: who tried to prescribe what kind of thing, for whom.
             if refusal.code().starts_with("drug_") {
-                drop(tx);
+                drop(conn);
                 let event = AuditEvent::new(Some(Actor::from(&user)), "prescribe", "prescription", Some(consult.id.clone()))
                     .subject(&consult.patient_health_id);
                 audit::record_refusal(&state.registry.db, event).await?;
@@ -114,62 +134,118 @@ pub async fn create(
             return Err(refusal);
         }
     };
-    let doctor = Doctor::of(&mut tx, &user).await?;
-    let patient = Patient::load(&mut tx, &consult.patient_health_id).await?.ok_or_else(|| ApiError::internal("patient vanished"))?;
-    let facility = match &consult.facility_id {
-        Some(f) => Facility::load(&mut tx, f).await?,
-        None => None,
-    };
+    let doctor = writing.doctor()?;
+    let patient = &writing.patient;
     let now = now_ms();
     let prescription_id = uuid::Uuid::now_v7().to_string();
     let age = patient.age();
     let prescribing =
-        Prescribing { consult_id: &consult.id, patient: &patient, patient_age: age, doctor: &doctor, facility: facility.as_ref() };
+        Prescribing { consult_id: &consult.id, patient, patient_age: age, doctor: &doctor, facility: writing.facility.as_ref() };
     let bundle = prescription_record(&prescription_id, &prescribing, &checked, notes.as_deref(), now);
     let signature = state.prescription_signer.sign(&bundle);
-    let encounter_at = consult.started_at.unwrap_or(consult.created_at);
-    crate::records::store(&mut tx, &prescription_id, &consult, &doctor, HiType::Prescription, encounter_at, &bundle, now).await?;
-    sqlx::query(
-        "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'issued', $9)",
-    )
-    .bind(&prescription_id)
-    .bind(&consult.id)
-    .bind(&consult.patient_health_id)
-    .bind(&doctor.provider_id)
-    .bind(serde_json::to_string(&checked).map_err(ApiError::internal)?)
-    .bind(age.map(i64::from))
-    .bind(&notes)
-    .bind(&signature)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let data =
-        json!({ "prescription_id": prescription_id, "consult_id": consult.id, "status": "issued", "doctor": { "name": doctor.name } });
-    emit(&mut tx, &consult.patient_account_id, "prescription.issued", &data).await?;
-    let event = AuditEvent::new(Some(doctor.actor()), "prescribe", "prescription", Some(prescription_id.clone()))
-        .subject(&consult.patient_health_id);
-    audit::record(&mut tx, &event.purpose("CAREMGT")).await?;
-    tx.commit().await?;
+    let bundle = bundle.to_string();
+    let items_json = serde_json::to_string(&checked).map_err(ApiError::internal)?;
+    let issued = Issued { id: &prescription_id, writing: &writing, doctor: &doctor, items: &items_json, age, notes: notes.as_deref() };
+    issued.store(db, &mut conn, bundle.clone(), &signature, now).await?;
     let row = PrescriptionRow {
         id: prescription_id,
-        consult_id: consult.id,
-        patient_health_id: consult.patient_health_id,
+        consult_id: consult.id.clone(),
+        patient_health_id: consult.patient_health_id.clone(),
         patient_account_id: consult.patient_account_id.clone(),
-        patient_name: patient.name,
+        patient_name: patient.name.clone(),
         doctor_id: doctor.provider_id,
         doctor_name: doctor.name,
         registration_number: doctor.registration_number,
-        items: serde_json::to_string(&checked).map_err(ApiError::internal)?,
+        items: items_json,
         patient_age: age.map(i64::from),
         notes,
-        bundle: bundle.to_string(),
+        bundle,
         signature,
         status: "issued".into(),
         created_at: now,
     };
     state.registry.events.wake(&consult.patient_account_id).await;
     Ok((StatusCode::CREATED, Json(row.view())))
+}
+
+/// A prescription being issued: what is stored, announced to the patient and audited, in the transaction.
+struct Issued<'a> {
+    id: &'a str,
+    writing: &'a Writing,
+    doctor: &'a Doctor,
+    items: &'a str,
+    age: Option<i32>,
+    notes: Option<&'a str>,
+}
+
+impl Issued<'_> {
+    /// The signed document as a health record, the prescription row, `prescription.issued` for the patient and the
+    /// audit event, committed together: one statement on PostgreSQL, a transaction of four on SQLite.
+    async fn store(&self, db: &Db, conn: &mut AnyConnection, bundle: String, signature: &str, now: i64) -> ApiResult<()> {
+        let consult = &self.writing.consult;
+        let encounter_at = consult.started_at.unwrap_or(consult.created_at);
+        let data =
+            json!({ "prescription_id": self.id, "consult_id": consult.id, "status": "issued", "doctor": { "name": self.doctor.name } });
+        let event = AuditEvent::new(Some(self.doctor.actor()), "prescribe", "prescription", Some(self.id.to_owned()))
+            .subject(&consult.patient_health_id)
+            .purpose("CAREMGT");
+        if !batches(db) {
+            let mut tx = db.begin().await?;
+            crate::records::store(&mut tx, self.id, consult, self.doctor, HiType::Prescription, encounter_at, &bundle, now).await?;
+            self.insert(&mut tx, signature, now).await?;
+            emit(&mut tx, &consult.patient_account_id, "prescription.issued", &data).await?;
+            audit::record(&mut tx, &event).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        crate::records::store_in(&mut batch, "record", self.id, consult, self.doctor, HiType::Prescription, encounter_at, bundle, now);
+        let values = [
+            batch.arg(&consult.id),
+            batch.arg(&consult.patient_health_id),
+            batch.arg(&self.doctor.provider_id),
+            batch.arg(self.items),
+            batch.arg(self.age.map(i64::from)),
+            batch.arg(self.notes),
+            batch.arg(signature),
+            batch.arg(now),
+        ];
+        batch.with(
+            "issued",
+            &format!(
+                "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at) \
+                 SELECT id, {}, 'issued', {} FROM record RETURNING id",
+                values[..7].join(", "),
+                values[7]
+            ),
+        );
+        let patient = batch.arg(&consult.patient_account_id);
+        events::emit_in(&mut batch, "told", &format!("SELECT {patient} AS account_id"), "prescription.issued", &data, Some("issued"));
+        audit::record_in(&mut batch, "audited", &event, Some("issued"));
+        // On its own (no transaction open on `conn`), the one statement commits by itself.
+        let told: Vec<(String,)> = batch.fetch_all(conn, "SELECT account_id FROM told").await?;
+        if told.is_empty() { Err(ApiError::internal("prescription not stored")) } else { Ok(()) }
+    }
+
+    async fn insert(&self, tx: &mut Tx, signature: &str, now: i64) -> ApiResult<()> {
+        let consult = &self.writing.consult;
+        sqlx::query(
+            "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'issued', $9)",
+        )
+        .bind(self.id)
+        .bind(&consult.id)
+        .bind(&consult.patient_health_id)
+        .bind(&self.doctor.provider_id)
+        .bind(self.items)
+        .bind(self.age.map(i64::from))
+        .bind(self.notes)
+        .bind(signature)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 /// The prescription if the caller may see it: its patient, its doctor, or a pharmacist of a pharmacy it is routed to.

@@ -47,31 +47,6 @@ impl PrescribedItem {
     }
 }
 
-/// What the pharmacy side needs of a prescription: whose it is, whether it was dispensed, what it lists.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct PrescriptionFacts {
-    pub id: String,
-    pub patient_health_id: String,
-    pub status: String,
-    pub items: String,
-}
-
-impl PrescriptionFacts {
-    pub async fn load(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Self>> {
-        if uuid::Uuid::parse_str(id).is_err() {
-            return Ok(None);
-        }
-        Ok(sqlx::query_as("SELECT id, patient_health_id, status, items FROM prescriptions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?)
-    }
-
-    pub fn items(&self) -> Vec<PrescribedItem> {
-        serde_json::from_str(&self.items).unwrap_or_default()
-    }
-}
-
 /// A prescription row.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PrescriptionRow {

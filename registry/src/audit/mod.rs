@@ -7,6 +7,7 @@ pub mod chain;
 use sqlx::AnyConnection;
 
 use crate::auth::AuthUser;
+use crate::batch::{Batch, only_if};
 use crate::db::now_ms;
 
 /// Who acted.
@@ -105,6 +106,35 @@ pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<Stri
         sqlx::query("INSERT INTO audit_pending (event_id) VALUES ($1)").bind(&id).execute(&mut *conn).await?;
     }
     Ok(id)
+}
+
+/// `record` within a [`Batch`]: the event and its pending-chain entry as CTEs `name` and `name_chain`, written when
+/// `guard` (a CTE of the batch) changed a row, so the access and its record commit together or not at all.
+pub fn record_in(batch: &mut Batch, name: &str, event: &AuditEvent, guard: Option<&str>) {
+    let actor = event.actor.as_ref();
+    let values = [
+        batch.arg(uuid::Uuid::now_v7().to_string()),
+        batch.arg(now_ms()),
+        batch.arg(actor.map(|a| a.id.as_str())),
+        batch.arg(actor.map(|a| a.role.as_str())),
+        batch.arg(actor.map(|a| a.name.as_str())),
+        batch.arg(event.subject.as_deref()),
+        batch.arg(event.action),
+        batch.arg(event.resource_type),
+        batch.arg(event.resource_id.as_deref()),
+        batch.arg(event.purpose.as_deref()),
+        batch.arg(event.outcome.as_str()),
+    ];
+    batch.with(
+        name,
+        &format!(
+            "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
+             SELECT {}{} RETURNING id",
+            values.join(", "),
+            only_if(guard)
+        ),
+    );
+    batch.with(&format!("{name}_chain"), &format!("INSERT INTO audit_pending (event_id) SELECT id FROM {name}"));
 }
 
 /// Records a refusal in a transaction of its own (the refused request changes nothing else).

@@ -3,9 +3,11 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use sqlx::AnyConnection;
 
 use super::Role;
-use super::tokens::TokenKind;
+use super::caller::Caller;
+use super::tokens::{Claims, TokenKind};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Registry;
 
@@ -39,7 +41,7 @@ impl AuthUser {
 #[derive(Clone, Debug)]
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
-fn bearer(parts: &Parts) -> Option<Option<&str>> {
+pub(crate) fn bearer(parts: &Parts) -> Option<Option<&str>> {
     let value = parts.headers.get(AUTHORIZATION)?;
     let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     Some(token.map(str::trim))
@@ -75,13 +77,18 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 /// so that logout and suspension take effect at once on every node.
 pub async fn authenticate(registry: &Registry, token: &str) -> ApiResult<AuthUser> {
     let claims = registry.tokens.verify_api(token, TokenKind::Access).ok_or_else(ApiError::unauthorized)?;
+    session_user(&mut *registry.db.reader().acquire().await?, claims).await
+}
+
+/// The caller whose token carried `claims`, if their session and account are live.
+pub(crate) async fn session_user(conn: &mut AnyConnection, claims: Claims) -> ApiResult<AuthUser> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT a.status, a.subject_id, a.display_name, a.role, s.revoked_at, s.expires_at \
          FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1 AND a.id = $2",
     )
     .bind(&claims.sid)
     .bind(&claims.sub)
-    .fetch_optional(registry.db.reader())
+    .fetch_optional(conn)
     .await?;
     let row = row.ok_or_else(ApiError::unauthorized)?;
     if !session_live(&row.status, &row.role, row.revoked_at, row.expires_at, &claims.role) {
@@ -99,8 +106,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).flatten().ok_or_else(ApiError::unauthorized)?;
-        authenticate(&Registry::from_ref(state), token).await
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.authenticate(&Registry::from_ref(state)).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Accounts and authentication: EdDSA-signed JWTs, sessions that can be revoked at once, login throttling.
 
+pub mod caller;
 pub mod extract;
 pub mod handlers;
 pub mod keys;
@@ -10,6 +11,7 @@ pub mod tokens;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use caller::{Caller, Me, SessionCheck};
 pub use extract::{AuthUser, MaybeAuthUser};
 pub use keys::SigningKeys;
 pub use password::Passwords;
