@@ -100,7 +100,7 @@ struct RegistryArgs {
     #[arg(long, default_value = "target/release/vaidya")]
     server_bin: PathBuf,
     /// A PostgreSQL URL allowed to CREATE and DROP databases; the bench makes its own and drops it after.
-    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = crate::server::DEFAULT_POSTGRES_URL)]
     postgres_url: String,
     /// Pin the server to these CPUs (`taskset -c` list, e.g. `1`).
     #[arg(long)]

@@ -50,7 +50,7 @@ pub struct PharmacyArgs {
     patients: u32,
     #[arg(long, default_value = "target/release/vaidya")]
     server_bin: PathBuf,
-    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = crate::server::DEFAULT_POSTGRES_URL)]
     postgres_url: String,
     #[arg(long)]
     server_cpu: Option<String>,

@@ -11,6 +11,10 @@ use tokio::process::{Child, Command};
 
 use crate::http::{Call, Conn, Error};
 
+/// PostgreSQL on this host, over its Unix socket, as a service beside its database would reach it: no TCP and no TLS
+/// on the way. Pass a `postgres://host:port/...` URL to measure the network path instead.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@localhost/postgres?host=/var/run/postgresql";
+
 /// Which engine a run uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
@@ -252,5 +256,6 @@ mod tests {
         assert_eq!(f("postgres://postgres@127.0.0.1:5432/postgres"), "postgres://postgres@127.0.0.1:5432/b");
         assert_eq!(f("postgres://u:p@h/db?sslmode=disable"), "postgres://u:p@h/b?sslmode=disable");
         assert_eq!(f("postgresql://h:5432"), "postgresql://h:5432/b");
+        assert_eq!(f(DEFAULT_POSTGRES_URL), "postgres://postgres@localhost/b?host=/var/run/postgresql");
     }
 }

@@ -83,7 +83,7 @@ pub struct SignalArgs {
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
     /// A PostgreSQL URL allowed to CREATE and DROP databases (the two nodes share one made for the run).
-    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = crate::server::DEFAULT_POSTGRES_URL)]
     postgres_url: String,
     /// CPUs of the servers (`taskset -c` list); `none` leaves them unpinned.
     #[arg(long, default_value = "0")]
