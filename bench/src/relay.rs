@@ -1,5 +1,5 @@
 //! Relay load over sender/receiver pairs: closed loop (a fixed number of messages in flight per pair, the next sent
-//! when one is delivered) for throughput, or open loop (a fixed total rate) for latency. Every message carries its
+//! when one is delivered) for throughput, or open loop (a fixed total rate, evenly spaced) for latency. Every message carries its
 //! send time; the receiving task, in this same process, times it on the same monotonic clock.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::http::Error;
@@ -37,6 +37,18 @@ pub struct Outcome {
     pub error_frames: u64,
 }
 
+impl Outcome {
+    /// Adds another run's figures (a round of the same workload); the latencies need sorting again afterwards.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.sample.latencies_ns.extend(other.sample.latencies_ns);
+        self.sample.elapsed += other.sample.elapsed;
+        self.sample.errors += other.sample.errors;
+        self.sent += other.sent;
+        self.lost += other.lost;
+        self.error_frames += other.error_frames;
+    }
+}
+
 /// Time allowed after the window for messages still in flight to arrive.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -51,26 +63,38 @@ pub async fn run(pairs: Vec<Pair>, pacing: Pacing, window: Window, payload_bytes
     let cap = window.max_requests / n as u64 + 1;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (mut senders, mut receivers, mut drains, mut spare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (i, pair) in pairs.into_iter().enumerate() {
+    let mut paced = Vec::new();
+    for pair in pairs {
         let (a_sink, a_stream) = pair.sender.split();
         let (b_sink, b_stream) = pair.receiver.split();
+        let plan = Plan { kind: pair.kind, to: pair.to, pad: pad.clone(), until, window_ns, cap };
         let credits = match pacing {
-            Pacing::Closed { in_flight } => Some(Arc::new(Semaphore::new(in_flight))),
-            Pacing::Open { .. } => None,
+            Pacing::Closed { in_flight } => {
+                let credits = Arc::new(Semaphore::new(in_flight));
+                let sending = send(a_sink, plan, credits.clone());
+                senders.push(tokio::spawn(async move { vec![sending.await] }));
+                Some(credits)
+            }
+            Pacing::Open { .. } => {
+                paced.push((a_sink, plan));
+                None
+            }
         };
-        let plan = Plan { kind: pair.kind, to: pair.to, pad: pad.clone(), pacing, pairs: n, index: i, start, until, window_ns, cap };
-        senders.push(tokio::spawn(send(a_sink, plan, credits.clone())));
         drains.push(tokio::spawn(drain(a_stream, pair.kind, stop_rx.clone())));
         receivers.push(tokio::spawn(receive(b_stream, pair.kind, credits, window_ns, stop_rx.clone())));
         spare.push(b_sink);
     }
+    if let Pacing::Open { per_sec } = pacing {
+        senders.push(tokio::spawn(send_paced(paced, per_sec, start, until)));
+    }
     let mut outcome = Outcome::default();
     let mut sinks = Vec::new();
     for task in senders {
-        let (sent, failed, sink) = task.await?;
-        outcome.sent += sent;
-        outcome.error_frames += failed;
-        sinks.push(sink);
+        for (sent, failed, sink) in task.await? {
+            outcome.sent += sent;
+            outcome.error_frames += failed;
+            sinks.push(sink);
+        }
     }
     tokio::time::sleep(GRACE).await;
     let _ = stop_tx.send(true);
@@ -97,58 +121,78 @@ struct Plan {
     kind: Kind,
     to: String,
     pad: Arc<str>,
-    pacing: Pacing,
-    pairs: usize,
-    index: usize,
-    start: Instant,
     until: Instant,
     /// The measured window on the `now_ns` clock.
     window_ns: (u64, u64),
     cap: u64,
 }
 
-/// Sends until the window ends; returns messages sent within the measured window, send failures, and the sink.
-async fn send(mut sink: SplitSink<Ws, Message>, plan: Plan, credits: Option<Arc<Semaphore>>) -> (u64, u64, SplitSink<Ws, Message>) {
-    let (mut sent, mut in_window, mut failed) = (0u64, 0u64, 0u64);
-    let mut ticks = match plan.pacing {
-        Pacing::Open { per_sec } => {
-            // Each pair sends every `period`, pairs staggered across it so the total rate is smooth.
-            let period = Duration::from_secs_f64(plan.pairs as f64 / per_sec.max(0.001));
-            let offset = period.mul_f64(plan.index as f64 / plan.pairs as f64);
-            let mut interval = tokio::time::interval_at(plan.start + offset, period);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-            Some(interval)
-        }
-        Pacing::Closed { .. } => None,
-    };
+/// What a sender reports: messages sent within the measured window, send failures, and its sink.
+type Sent = (u64, u64, SplitSink<Ws, Message>);
+
+/// Sends until the window ends, whenever a credit comes back; see [`Sent`].
+async fn send(mut sink: SplitSink<Ws, Message>, plan: Plan, credits: Arc<Semaphore>) -> Sent {
+    let (mut sent, mut in_window) = (0u64, 0u64);
     while sent < plan.cap {
-        if let Some(credits) = &credits {
-            match tokio::time::timeout_at(plan.until, credits.acquire()).await {
-                Ok(Ok(permit)) => permit.forget(),
-                _ => break,
-            }
+        match tokio::time::timeout_at(plan.until, credits.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
+            _ => break,
         }
-        if let Some(ticks) = &mut ticks
-            && tokio::time::timeout_at(plan.until, ticks.tick()).await.is_err()
-        {
-            break;
-        }
-        let now = Instant::now();
-        if now >= plan.until {
-            break;
-        }
-        let sent_ns = now_ns();
-        let frame = plan.kind.frame(&plan.to, sent_ns, &plan.pad);
-        if sink.send(Message::text(frame)).await.is_err() {
-            failed += 1;
-            break;
+        match plan.send(&mut sink).await {
+            Some(counted) => in_window += u64::from(counted),
+            None => return (in_window, 1, sink),
         }
         sent += 1;
-        if (plan.window_ns.0..plan.window_ns.1).contains(&sent_ns) {
-            in_window += 1;
-        }
     }
-    (in_window, failed, sink)
+    (in_window, 0, sink)
+}
+
+/// The open loop, from one task: turn `k` belongs to pair `k mod n` and falls due at `start + k / per_sec`. The task
+/// waits for each turn by yielding, not on a timer: tokio's timers fire on whole milliseconds, which would send each
+/// millisecond's messages as one burst and time the queue behind the burst rather than the relay. Yielding lets the
+/// receivers and the I/O driver run in between; it keeps this generator's core busy, as its CPU figure shows.
+async fn send_paced(senders: Vec<(SplitSink<Ws, Message>, Plan)>, per_sec: f64, start: Instant, until: Instant) -> Vec<Sent> {
+    /// One pair's sender and its count so far.
+    struct Paced {
+        sink: SplitSink<Ws, Message>,
+        plan: Plan,
+        sent: u64,
+        in_window: u64,
+        failed: bool,
+    }
+    let gap = Duration::from_secs_f64(1.0 / per_sec.max(0.001));
+    let mut paced: Vec<Paced> =
+        senders.into_iter().map(|(sink, plan)| Paced { sink, plan, sent: 0, in_window: 0, failed: false }).collect();
+    let mut due = start;
+    for turn in (0..paced.len()).cycle() {
+        if due >= until {
+            break;
+        }
+        while Instant::now() < due {
+            tokio::task::yield_now().await;
+        }
+        due += gap;
+        let p = &mut paced[turn];
+        if p.failed || p.sent >= p.plan.cap {
+            continue;
+        }
+        match p.plan.send(&mut p.sink).await {
+            Some(counted) => p.in_window += u64::from(counted),
+            None => p.failed = true,
+        }
+        p.sent += 1;
+    }
+    paced.into_iter().map(|p| (p.in_window, u64::from(p.failed), p.sink)).collect()
+}
+
+impl Plan {
+    /// Sends one stamped frame; whether it was sent within the measured window, or `None` if the socket failed.
+    async fn send(&self, sink: &mut SplitSink<Ws, Message>) -> Option<bool> {
+        let sent_ns = now_ns();
+        let frame = self.kind.frame(&self.to, sent_ns, &self.pad);
+        sink.send(Message::text(frame)).await.ok()?;
+        Some((self.window_ns.0..self.window_ns.1).contains(&sent_ns))
+    }
 }
 
 /// Receives relayed messages until stopped: times those sent in the measured window and returns a credit per delivery.

@@ -58,6 +58,10 @@ pub struct SignalArgs {
     /// Measured seconds of each relay workload.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     duration_secs: u64,
+    /// Rounds the latency workload is split into, taken in turn by vaidya and PeerJS (both running), so a spell of
+    /// noise on the machine falls on both rather than on whichever ran then.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    latency_rounds: u32,
     /// Unmeasured seconds at the start of each relay workload.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=60))]
     warmup_secs: u64,
@@ -116,6 +120,7 @@ impl Idle {
 }
 
 /// The relay workloads of one server.
+#[derive(Default)]
 struct Relay {
     throughput: Outcome,
     throughput_cpu: String,
@@ -142,8 +147,29 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     let load_before = cpu::load_average();
     let tag = format!("{:08x}", rand::thread_rng().r#gen::<u32>());
 
-    let vaidya = measure(&args, Kind::Vaidya, &tag).await?;
-    let peerjs = if args.skip_peerjs { None } else { Some(measure(&args, Kind::PeerJs, &tag).await?) };
+    let kinds: &[Kind] = if args.skip_peerjs { &[Kind::Vaidya] } else { &[Kind::Vaidya, Kind::PeerJs] };
+    let mut idles = Vec::new();
+    for &kind in kinds {
+        let server = Running::start(&args, kind, &tag, "idle").await?;
+        let idle = idle(&args, kind, &server, &tag).await;
+        server.stop().await?;
+        idles.push(idle?);
+    }
+    let mut servers = Vec::new();
+    for &kind in kinds {
+        match Running::start(&args, kind, &tag, "relay").await {
+            Ok(server) => servers.push((kind, server)),
+            Err(e) => {
+                stop_all(servers).await;
+                return Err(e);
+            }
+        }
+    }
+    let relays = relay_workloads(&args, &servers, &tag).await;
+    stop_all(servers).await;
+    let mut figures = idles.into_iter().zip(relays?).map(|(idle, relay)| Figures { idle, relay });
+    let vaidya = figures.next().ok_or("no figures for vaidya")?;
+    let peerjs = figures.next();
     let redis = if args.skip_redis { None } else { Some(two_nodes(&args, &tag).await?) };
     let load_after = cpu::load_average();
 
@@ -152,12 +178,13 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     let cores = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |c| c.lines().filter(|l| l.starts_with("processor")).count());
     println!();
     println!(
-        "vaidya-bench signal: {} idle sockets; {} pairs, {} s per relay workload after {} s warm-up, {} filler bytes per message; \
-         {cores} cores, server CPUs {}, load CPUs {} ({} threads); load average {} before, {} after",
+        "vaidya-bench signal: {} idle sockets; {} pairs, {} s per relay workload after {} s warm-up (latency in {} rounds taken \
+         in turn), {} filler bytes per message; {cores} cores, server CPUs {}, load CPUs {} ({} threads); load average {} before, {} after",
         args.idle,
         args.pairs,
         args.duration_secs,
         args.warmup_secs,
+        args.latency_rounds,
         args.payload_bytes,
         args.server_cpu,
         args.load_cpu,
@@ -361,16 +388,13 @@ async fn signing_seed(database_url: &str) -> Result<Vec<u8>, Error> {
     Ok(seed)
 }
 
-/// Idle memory on a fresh server, then the relay workloads on another fresh one.
-async fn measure(args: &SignalArgs, kind: Kind, tag: &str) -> Result<Figures, Error> {
-    let server = Running::start(args, kind, tag, "idle").await?;
-    let idle = idle(args, kind, &server, tag).await;
-    server.stop().await?;
-    let idle = idle?;
-    let server = Running::start(args, kind, tag, "relay").await?;
-    let relay = relay_workloads(args, kind, &server, tag).await;
-    server.stop().await?;
-    Ok(Figures { idle, relay: relay? })
+/// Stops every server, reporting (not returning) a failure to stop: the first error is the one to show.
+async fn stop_all(servers: Vec<(Kind, Running)>) {
+    for (kind, server) in servers {
+        if let Err(e) = server.stop().await {
+            eprintln!("[{}] did not stop cleanly: {e}", kind.name());
+        }
+    }
 }
 
 /// Opens `args.idle` sockets, each joined (vaidya) or registered (PeerJS) and kept answering pings, and reads the
@@ -462,24 +486,39 @@ async fn pairs(args: &SignalArgs, endpoints: &Endpoints, prefix: &str) -> Result
         .collect()
 }
 
-/// Closed-loop throughput, then open-loop latency, each on fresh pairs.
-async fn relay_workloads(args: &SignalArgs, kind: Kind, server: &Running, tag: &str) -> Result<Relay, Error> {
-    let endpoints = server.endpoints();
-    let pid = server.pid();
+/// Closed-loop throughput on each server in turn, then open-loop latency in rounds that alternate between the servers
+/// (all of them running throughout, the idle ones costing nothing); every workload and round on fresh pairs.
+async fn relay_workloads(args: &SignalArgs, servers: &[(Kind, Running)], tag: &str) -> Result<Vec<Relay>, Error> {
     let payload = args.payload_bytes as usize;
-    eprintln!("[{}] relay throughput: {} pairs, {} in flight each", kind.name(), args.pairs, args.in_flight);
-    let set = pairs(args, &endpoints, &format!("tput-{tag}")).await?;
-    let meter = Meter::start(pid);
-    let throughput = relay::run(set, Pacing::Closed { in_flight: args.in_flight as usize }, window(args), payload).await?;
-    let throughput_cpu = meter.summary();
-    eprintln!("[{}] {:.0} msg/s; latency at {} msg/s", kind.name(), throughput.sample.per_sec(), args.rate);
-    let set = pairs(args, &endpoints, &format!("lat-{tag}")).await?;
-    let meter = Meter::start(pid);
-    let latency = relay::run(set, Pacing::Open { per_sec: f64::from(args.rate) }, window(args), payload).await?;
-    let latency_cpu = meter.summary();
-    eprintln!("[{}] p99 {:.2} ms", kind.name(), latency.sample.percentile_ms(99.0));
-    let rss_after_kib = pid.and_then(mem::rss).map_or(0, |r| r.total_kib);
-    Ok(Relay { throughput, throughput_cpu, latency, latency_cpu, rss_after_kib })
+    let mut relays = Vec::new();
+    for (kind, server) in servers {
+        eprintln!("[{}] relay throughput: {} pairs, {} in flight each", kind.name(), args.pairs, args.in_flight);
+        let set = pairs(args, &server.endpoints(), &format!("tput-{tag}")).await?;
+        let meter = Meter::start(server.pid());
+        let throughput = relay::run(set, Pacing::Closed { in_flight: args.in_flight as usize }, window(args), payload).await?;
+        eprintln!("[{}] {:.0} msg/s", kind.name(), throughput.sample.per_sec());
+        relays.push(Relay { throughput, throughput_cpu: meter.summary(), ..Relay::default() });
+    }
+    let rounds = args.latency_rounds;
+    let round_window = Window { measure: Duration::from_secs_f64(args.duration_secs as f64 / f64::from(rounds)), ..window(args) };
+    for round in 0..rounds {
+        for ((kind, server), relay) in servers.iter().zip(&mut relays) {
+            eprintln!("[{}] latency at {} msg/s, round {} of {rounds}", kind.name(), args.rate, round + 1);
+            let set = pairs(args, &server.endpoints(), &format!("lat{round}-{tag}")).await?;
+            let meter = Meter::start(server.pid());
+            let outcome = relay::run(set, Pacing::Open { per_sec: f64::from(args.rate) }, round_window, payload).await?;
+            let q = |p| outcome.sample.percentile_ms(p);
+            eprintln!("[{}] p50 {:.2} / p90 {:.2} / p99 {:.2} / p99.9 {:.2} ms", kind.name(), q(50.0), q(90.0), q(99.0), q(99.9));
+            relay.latency.absorb(outcome);
+            relay.latency_cpu = meter.summary();
+        }
+    }
+    for ((kind, server), relay) in servers.iter().zip(&mut relays) {
+        relay.latency.sample.latencies_ns.sort_unstable();
+        eprintln!("[{}] p99 {:.2} ms over {rounds} rounds", kind.name(), relay.latency.sample.percentile_ms(99.0));
+        relay.rss_after_kib = server.pid().and_then(mem::rss).map_or(0, |r| r.total_kib);
+    }
+    Ok(relays)
 }
 
 /// Two vaidya nodes on one fresh PostgreSQL database and Redis: senders on node 1, receivers on node 2.
