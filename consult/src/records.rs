@@ -38,24 +38,23 @@ pub async fn store(
     bundle: &str,
     now: i64,
 ) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO health_records (id, patient_health_id, consult_id, facility_id, author_id, hi_type, hi_bit, record_date, bundle, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(id)
-    .bind(&consult.patient_health_id)
-    .bind(&consult.id)
-    .bind(&consult.facility_id)
-    .bind(&author.provider_id)
-    .bind(hi_type.as_str())
-    .bind(hi_type.bit())
-    .bind(record_date)
-    .bind(bundle)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_RECORD} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
+        .bind(id)
+        .bind(&consult.patient_health_id)
+        .bind(&consult.id)
+        .bind(&consult.facility_id)
+        .bind(&author.provider_id)
+        .bind(hi_type.as_str())
+        .bind(hi_type.bit())
+        .bind(record_date)
+        .bind(bundle)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
+
+const INSERT_RECORD: &str = "INSERT INTO health_records (id, patient_health_id, consult_id, facility_id, author_id, hi_type, hi_bit, record_date, bundle, created_at)";
 
 /// `store` within a [`Batch`] (PostgreSQL): the document as CTE `name`, which yields its id.
 #[allow(clippy::too_many_arguments)]
@@ -82,14 +81,7 @@ pub fn store_in(
         batch.arg(bundle),
         batch.arg(now),
     ];
-    batch.with(
-        name,
-        &format!(
-            "INSERT INTO health_records (id, patient_health_id, consult_id, facility_id, author_id, hi_type, hi_bit, record_date, bundle, created_at) \
-             VALUES ({}) RETURNING id",
-            values.join(", ")
-        ),
-    );
+    batch.with(name, &format!("{INSERT_RECORD} VALUES ({}) RETURNING id", values.join(", ")));
 }
 
 /// SQL true when record alias `r` shows in its patient's PHR: not tied to a consult, or its consult's PHR consent holds.

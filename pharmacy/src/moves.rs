@@ -133,13 +133,8 @@ async fn change(db: &Db, conn: &mut AnyConnection, order: OrderRow, status: Stat
             batch.arg(handover.items),
         ];
         let (prescription, pharmacy, pharmacist, items) = (&values[0], &values[1], &values[2], &values[3]);
-        batch.with(
-            "handed",
-            &format!(
-                "INSERT INTO dispenses (prescription_id, order_id, pharmacy_id, pharmacist_id, items, dispensed_at) \
-                 SELECT {prescription}, {id}, {pharmacy}, {pharmacist}, {items}, {now} FROM moved"
-            ),
-        );
+        batch
+            .with("handed", &format!("{INSERT_DISPENSE} SELECT {prescription}, {id}, {pharmacy}, {pharmacist}, {items}, {now} FROM moved"));
         batch.with(
             "closed",
             &format!("UPDATE prescriptions SET status = 'dispensed' WHERE id = {prescription} AND status = 'issued' AND EXISTS (SELECT 1 FROM moved)"),
@@ -159,19 +154,19 @@ async fn change(db: &Db, conn: &mut AnyConnection, order: OrderRow, status: Stat
     Ok(Moved { order: after, woken })
 }
 
+const INSERT_DISPENSE: &str = "INSERT INTO dispenses (prescription_id, order_id, pharmacy_id, pharmacist_id, items, dispensed_at)";
+
 /// Records the dispensing: one per prescription, ever (the schema refuses a second).
 async fn hand_over(conn: &mut AnyConnection, order: &OrderRow, handover: &Handover<'_>, now: i64) -> ApiResult<()> {
-    let recorded = sqlx::query(
-        "INSERT INTO dispenses (prescription_id, order_id, pharmacy_id, pharmacist_id, items, dispensed_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&order.prescription_id)
-    .bind(&order.id)
-    .bind(&order.pharmacy_id)
-    .bind(handover.pharmacist_id)
-    .bind(handover.items.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await;
+    let recorded = sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_DISPENSE} VALUES ($1, $2, $3, $4, $5, $6)")))
+        .bind(&order.prescription_id)
+        .bind(&order.id)
+        .bind(&order.pharmacy_id)
+        .bind(handover.pharmacist_id)
+        .bind(handover.items.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await;
     match recorded {
         Err(e) if unique_violation(&e).is_some() => return Err(already_dispensed()),
         other => other?,

@@ -197,15 +197,17 @@ impl OrderRow {
     }
 }
 
+/// The query of the accounts of the verified pharmacists of pharmacy `pharmacy` (a placeholder).
+fn pharmacists_of(pharmacy: &str) -> String {
+    format!(
+        "SELECT p.account_id FROM provider_facilities pf JOIN providers p ON p.id = pf.provider_id \
+         WHERE pf.facility_id = {pharmacy} AND p.role = 'pharmacist' AND p.status = 'verified'"
+    )
+}
+
 /// The accounts of a pharmacy's verified pharmacists.
 async fn pharmacists(conn: &mut AnyConnection, pharmacy_id: &str) -> ApiResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT p.account_id FROM provider_facilities pf JOIN providers p ON p.id = pf.provider_id \
-         WHERE pf.facility_id = $1 AND p.role = 'pharmacist' AND p.status = 'verified'",
-    )
-    .bind(pharmacy_id)
-    .fetch_all(conn)
-    .await?)
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(pharmacists_of("$1"))).bind(pharmacy_id).fetch_all(conn).await?)
 }
 
 /// What `order.updated` says.
@@ -238,10 +240,7 @@ pub async fn announce(conn: &mut AnyConnection, order: &OrderRow, previous: Opti
 /// `announce` within a [`Batch`] whose CTE `guard` made the change: adds CTE `told`, the accounts to wake.
 pub fn announce_in(batch: &mut Batch, order: &OrderRow, guard: &str) {
     let (patient, holder) = (batch.arg(&order.patient_account_id), batch.arg(&order.pharmacy_id));
-    let recipients = format!(
-        "SELECT {patient} AS account_id UNION SELECT p.account_id FROM provider_facilities pf JOIN providers p ON p.id = pf.provider_id \
-         WHERE pf.facility_id = {holder} AND p.role = 'pharmacist' AND p.status = 'verified'"
-    );
+    let recipients = format!("SELECT {patient} AS account_id UNION {}", pharmacists_of(&holder));
     events::emit_in(batch, "told", &recipients, "order.updated", &notice(order), Some(guard));
 }
 

@@ -168,6 +168,9 @@ async fn prescribe(
     Ok((StatusCode::CREATED, Json(row.view())))
 }
 
+const INSERT_PRESCRIPTION: &str =
+    "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at)";
+
 /// A prescription being issued: what is stored, announced to the patient and audited, in the transaction.
 struct Issued<'a> {
     id: &'a str,
@@ -212,12 +215,7 @@ impl Issued<'_> {
         ];
         batch.with(
             "issued",
-            &format!(
-                "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at) \
-                 SELECT id, {}, 'issued', {} FROM record RETURNING id",
-                values[..7].join(", "),
-                values[7]
-            ),
+            &format!("{INSERT_PRESCRIPTION} SELECT id, {}, 'issued', {} FROM record RETURNING id", values[..7].join(", "), values[7]),
         );
         let patient = batch.arg(&consult.patient_account_id);
         events::emit_in(&mut batch, "told", &format!("SELECT {patient} AS account_id"), "prescription.issued", &data, Some("issued"));
@@ -229,21 +227,18 @@ impl Issued<'_> {
 
     async fn insert(&self, tx: &mut Tx, signature: &str, now: i64) -> ApiResult<()> {
         let consult = &self.writing.consult;
-        sqlx::query(
-            "INSERT INTO prescriptions (id, consult_id, patient_health_id, doctor_id, items, patient_age, notes, signature, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'issued', $9)",
-        )
-        .bind(self.id)
-        .bind(&consult.id)
-        .bind(&consult.patient_health_id)
-        .bind(&self.doctor.provider_id)
-        .bind(self.items)
-        .bind(self.age.map(i64::from))
-        .bind(self.notes)
-        .bind(signature)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{INSERT_PRESCRIPTION} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'issued', $9)")))
+            .bind(self.id)
+            .bind(&consult.id)
+            .bind(&consult.patient_health_id)
+            .bind(&self.doctor.provider_id)
+            .bind(self.items)
+            .bind(self.age.map(i64::from))
+            .bind(self.notes)
+            .bind(signature)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }

@@ -74,21 +74,22 @@ impl AuditEvent {
     }
 }
 
+const INSERT_EVENT: &str = "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, \
+     resource_id, purpose, outcome)";
+
 /// Inserts the event on `conn`, which should be the transaction of the access it records.
 pub async fn record(conn: &mut AnyConnection, event: &AuditEvent) -> Result<String, sqlx::Error> {
     let id = uuid::Uuid::now_v7().to_string();
     let actor = event.actor.as_ref();
     // On PostgreSQL the event and its pending-chain entry go in one round trip.
     let pg = conn.backend_name() == "PostgreSQL";
+    let values = "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     let insert = if pg {
-        "WITH e AS (INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id) \
-         INSERT INTO audit_pending (event_id) SELECT id FROM e"
+        format!("WITH e AS ({INSERT_EVENT} {values} RETURNING id) INSERT INTO audit_pending (event_id) SELECT id FROM e")
     } else {
-        "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        format!("{INSERT_EVENT} {values}")
     };
-    sqlx::query(insert)
+    sqlx::query(sqlx::AssertSqlSafe(insert))
         .bind(&id)
         .bind(now_ms())
         .bind(actor.map(|a| a.id.clone()))
@@ -125,15 +126,7 @@ pub fn record_in(batch: &mut Batch, name: &str, event: &AuditEvent, guard: Optio
         batch.arg(event.purpose.as_deref()),
         batch.arg(event.outcome.as_str()),
     ];
-    batch.with(
-        name,
-        &format!(
-            "INSERT INTO audit_events (id, at, actor_id, actor_role, actor_name, subject_health_id, action, resource_type, resource_id, purpose, outcome) \
-             SELECT {}{} RETURNING id",
-            values.join(", "),
-            only_if(guard)
-        ),
-    );
+    batch.with(name, &format!("{INSERT_EVENT} SELECT {}{} RETURNING id", values.join(", "), only_if(guard)));
     batch.with(&format!("{name}_chain"), &format!("INSERT INTO audit_pending (event_id) SELECT id FROM {name}"));
 }
 
