@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 
 const BATCH: i64 = 500;
 
@@ -54,6 +54,24 @@ fn link_hash(prev: &str, e: &EventRow) -> String {
 
 const EVENT_COLUMNS: &str = "e.id, e.at, e.actor_id, e.actor_role, e.actor_name, e.subject_health_id, e.action, e.resource_type, e.resource_id, e.purpose, e.outcome";
 
+/// The oldest pending events, with their fields, in id order.
+fn pending_select(backend: Backend) -> String {
+    match backend {
+        // A lookup per pending event, whatever PostgreSQL believes about the tables: its plan is cached per
+        // connection, and one made while `audit_events` was small (a hash or merge join over the whole log)
+        // would read every event ever written on each pass. `LIMIT 1` keeps the lookup from being flattened.
+        Backend::Postgres => format!(
+            "SELECT {EVENT_COLUMNS} FROM (SELECT event_id FROM audit_pending ORDER BY event_id LIMIT {BATCH}) p \
+             CROSS JOIN LATERAL (SELECT * FROM audit_events WHERE id = p.event_id LIMIT 1) e ORDER BY p.event_id"
+        ),
+        Backend::Sqlite => {
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_pending p JOIN audit_events e ON e.id = p.event_id ORDER BY p.event_id LIMIT {BATCH}"
+            )
+        }
+    }
+}
+
 /// Links every pending event into the chain; returns how many were linked.
 pub async fn chain_pending(db: &Db) -> Result<u64, sqlx::Error> {
     let mut linked = 0;
@@ -63,10 +81,7 @@ pub async fn chain_pending(db: &Db) -> Result<u64, sqlx::Error> {
         sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
         let head = sqlx::query("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetch_one(&mut *tx).await?;
         let (mut seq, mut hash): (i64, String) = (head.try_get("seq")?, head.try_get("hash")?);
-        let select = format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_pending p JOIN audit_events e ON e.id = p.event_id ORDER BY p.event_id LIMIT {BATCH}"
-        );
-        let events: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(select)).fetch_all(&mut *tx).await?;
+        let events: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(pending_select(db.backend()))).fetch_all(&mut *tx).await?;
         if events.is_empty() {
             tx.rollback().await?;
             return Ok(linked);
