@@ -161,7 +161,7 @@ impl Hub {
                 return;
             }
             match &self.backend {
-                Backend::Local(h) => h.sweep(),
+                Backend::Local(h) => h.sweep().await,
                 Backend::Redis(h) => h.sweep().await,
             }
         }

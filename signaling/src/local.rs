@@ -14,6 +14,9 @@ use crate::room::{Out, Refusal, RoomState, Target};
 use crate::roster::Roster;
 use crate::token::RoomClaims;
 
+/// Rooms swept between yields to the runtime.
+const SWEEP_CHUNK: usize = 64;
+
 struct LogEntry {
     at: Instant,
     seq: u64,
@@ -235,25 +238,39 @@ impl LocalHub {
     }
 
     /// Expires dropped peers, trims replay logs and forgets empty rooms; run about once a second.
-    pub fn sweep(&self) {
+    pub async fn sweep(&self) {
         let rooms: Vec<(String, Arc<Mutex<LiveRoom>>)> =
             self.rooms.lock().expect("rooms lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut forget = Vec::new();
-        for (id, room) in rooms {
-            let mut live = room.lock().expect("room lock");
-            let out = live.state.expire(now_ms(), (RESUME_WINDOW_SECS * 1000) as i64);
-            live.deliver(out);
-            live.trim();
-            if live.forgettable() {
-                forget.push(id);
+        // A few rooms at a time, yielding between: the sweep runs on the runtime that relays every socket's frames,
+        // and one pass over thousands of rooms would hold those frames up for milliseconds.
+        for chunk in rooms.chunks(SWEEP_CHUNK) {
+            for (id, room) in chunk {
+                let mut live = room.lock().expect("room lock");
+                let out = live.state.expire(now_ms(), (RESUME_WINDOW_SECS * 1000) as i64);
+                live.deliver(out);
+                live.trim();
+                if live.forgettable() {
+                    forget.push(id);
+                }
             }
+            tokio::task::yield_now().await;
         }
         // Asked again under the map's lock: a join may have come in between.
-        let mut rooms = self.rooms.lock().expect("rooms lock");
-        for id in forget {
-            if rooms.get(&id).is_some_and(|r| r.lock().expect("room lock").forgettable()) {
-                rooms.remove(&id);
+        let mut forgotten = Vec::new();
+        {
+            let mut map = self.rooms.lock().expect("rooms lock");
+            for id in forget {
+                if map.get(id).is_some_and(|r| r.lock().expect("room lock").forgettable()) {
+                    forgotten.extend(map.remove(id));
+                }
             }
+        }
+        drop(rooms);
+        // Freeing a room frees its replay log: also a few at a time, outside the map's lock.
+        while !forgotten.is_empty() {
+            forgotten.truncate(forgotten.len().saturating_sub(SWEEP_CHUNK));
+            tokio::task::yield_now().await;
         }
     }
 
