@@ -204,7 +204,7 @@ pub async fn phr_records(
         "{SELECT_RECORD} WHERE r.patient_health_id = $1 AND {IN_PHR} AND ($2 IS NULL OR r.hi_type = $2) AND ($3 IS NULL OR r.id < $3) \
          ORDER BY r.id DESC LIMIT $4"
     );
-    let mut conn = state.registry.db.reader().acquire().await?;
+    let mut conn = state.registry.db.lease().await?;
     let rows: Vec<RecordRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(&user.subject_id)
         .bind(hi_type.map(HiType::as_str))

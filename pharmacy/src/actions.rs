@@ -27,7 +27,7 @@ type Reply = Result<Json<OrderView>, Response>;
 /// Loads the order for the caller (checking their session in the same query), applies `action` with its audit event,
 /// commits and wakes the people concerned.
 async fn act(state: &PharmacyState, caller: &Caller, id: &str, action: Action, reason: Option<&str>) -> ApiResult<Json<OrderView>> {
-    let mut conn = state.registry.db.reader().acquire().await?;
+    let mut conn = state.registry.db.lease().await?;
     let (order, user) = OrderRow::load_checked(&mut conn, id, caller).await?;
     let step = Step { action, reason, now: now_ms(), audit: audited(&user, &order, action), handover: None };
     finish(state, moves::apply(state, &mut conn, order, step).await?).await
@@ -174,7 +174,7 @@ pub async fn dispense(
     let ApiJson(req) = caller.extracted(&state.registry, req).await?;
     let dispensed = async {
         caller.require(&state.registry, Role::Pharmacist).await?;
-        let mut conn = state.registry.db.reader().acquire().await?;
+        let mut conn = state.registry.db.lease().await?;
         let (order, user) = OrderRow::load_checked(&mut conn, &id, &caller).await?;
         let items = check_dispense(req, &order.prescribed())?;
         let handover = Handover { pharmacist_id: &user.subject_id, items: items.to_string() };

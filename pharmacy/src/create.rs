@@ -138,7 +138,7 @@ async fn created(
     let db = &registry.db;
     let Some((key, hash)) = key else {
         // Nothing to claim: the reads (the first checks the session), then the order and all that goes with it as one write.
-        let mut conn = db.reader().acquire().await?;
+        let mut conn = db.lease().await?;
         let (row, event) = plan(&mut conn, state, caller, prescription_id, &order).await?;
         let woken = if batches(db) {
             // On its own, the one statement commits by itself.

@@ -26,7 +26,7 @@ pub async fn sweep(state: &PharmacyState) -> ApiResult<usize> {
             .await?;
     let mut moved = 0;
     for id in due {
-        let mut conn = state.registry.db.reader().acquire().await?;
+        let mut conn = state.registry.db.lease().await?;
         let Some(order) = OrderRow::load(&mut conn, &id).await? else { continue };
         if order.status != "routed" || order.accept_by.is_none_or(|at| at > now) {
             continue;

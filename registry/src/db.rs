@@ -6,6 +6,8 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
+use crate::lease::{Lease, Leases, TRUSTED_IDLE};
+
 /// Which engine the URL named; a few statements differ between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -44,6 +46,8 @@ impl FromStr for Backend {
 pub struct Db {
     read: AnyPool,
     write: AnyPool,
+    /// Connections of the read pool lent to requests (half of it at most parked).
+    leases: Leases,
     backend: Backend,
 }
 
@@ -60,7 +64,7 @@ impl Db {
                 // Each SQLite connection is a thread of its own: on a small machine a few readers beat many.
                 let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
                 let read = sqlite_pool(&url, max_connections.clamp(2, (cores * 2).max(2))).await?;
-                Ok(Self { read, write, backend })
+                Ok(Self::new(read, write, backend))
             }
             Backend::Postgres => {
                 // One direct attempt first: a pool only reports "timed out", this says why (refused, auth, no such database).
@@ -76,9 +80,19 @@ impl Db {
                     .connect(url)
                     .await
                     .map_err(DbConfigError::Connect)?;
-                Ok(Self { read: pool.clone(), write: pool, backend })
+                Ok(Self::new(pool.clone(), pool, backend))
             }
         }
+    }
+
+    fn new(read: AnyPool, write: AnyPool, backend: Backend) -> Self {
+        let leases = Leases::new(read.clone(), (read.options().get_max_connections() as usize / 2).max(1));
+        Self { read, write, leases, backend }
+    }
+
+    /// A connection for one request's statements: parked again, not returned to the pool, when the lease is dropped.
+    pub async fn lease(&self) -> Result<Lease, sqlx::Error> {
+        self.leases.lease().await
     }
 
     /// Applies the schema; safe to run on every start and from several nodes at once.
@@ -125,6 +139,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.leases.close();
         self.read.close().await;
         self.write.close().await;
     }
@@ -141,13 +156,10 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
-/// A connection idle this long is pinged before use; one used more recently is known to be alive.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
-
-/// By default the pool pings every connection it hands out, on top of the ping each one gets when it comes back: a
-/// round trip per checkout, as many as a busy request's own queries. A connection that answered within `TRUSTED_IDLE`
-/// is handed out as it is; one idle for longer (after a quiet spell, when a restart or an idle timeout may have closed
-/// it) is still pinged first.
+/// By default the pool pings every connection it hands out, on top of the ping each one gets when it comes back (which
+/// a [`Lease`] saves): a round trip per checkout, as many as a busy request's own queries. A connection that answered
+/// within `TRUSTED_IDLE` is handed out as it is; one idle for longer (after a quiet spell, when a restart or an idle
+/// timeout may have closed it) is still pinged first.
 fn checked_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
     options.test_before_acquire(false).before_acquire(|conn, meta| {
         Box::pin(async move {

@@ -14,6 +14,7 @@ pub mod events;
 pub mod facilities;
 pub mod geo;
 pub mod health_ids;
+pub mod lease;
 pub mod page;
 pub mod providers;
 pub mod redis_handle;

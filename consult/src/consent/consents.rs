@@ -165,7 +165,7 @@ pub async fn list(State(state): State<ConsultState>, user: AuthUser) -> ApiResul
         _ => return Err(ApiError::forbidden("forbidden", "Only patients and doctors hold consents.")),
     };
     let now = now_ms();
-    let mut conn = state.registry.db.reader().acquire().await?;
+    let mut conn = state.registry.db.lease().await?;
     let rows: Vec<ConsentRow> = sqlx::query_as(dyn_sql!("{SELECT_CONSENT} WHERE {column} = $1 ORDER BY k.id DESC LIMIT 200"))
         .bind(&user.subject_id)
         .fetch_all(&mut *conn)

@@ -257,7 +257,7 @@ pub async fn list(
         Role::Doctor => "r.doctor_id = $1 AND $2 > 0",
         _ => return Err(ApiError::forbidden("forbidden", "Only patients and doctors have consent requests.")),
     };
-    let mut conn = state.registry.db.reader().acquire().await?;
+    let mut conn = state.registry.db.lease().await?;
     let rows: Vec<RequestRow> = sqlx::query_as(dyn_sql!("{SELECT_REQUEST} WHERE {filter} ORDER BY r.id DESC LIMIT 200"))
         .bind(&user.subject_id)
         .bind(now)

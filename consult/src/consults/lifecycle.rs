@@ -103,7 +103,7 @@ pub struct RoomToken {
         (status = 409, body = Problem, description = "`invalid_transition`: the consult is over")),
     security(("bearer" = [])))]
 pub async fn room_token(State(state): State<ConsultState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<RoomToken>> {
-    let mut conn = state.registry.db.reader().acquire().await?;
+    let mut conn = state.registry.db.lease().await?;
     let row = ConsultRow::load_for(&mut conn, &id, &user).await?;
     if !matches!(row.status(), ConsultStatus::Waiting | ConsultStatus::InProgress) {
         return Err(ApiError::conflict("invalid_transition", format!("The consult is {}; its room is closed.", row.status)));

@@ -115,7 +115,7 @@ async fn prescribe(
 ) -> ApiResult<(StatusCode, Json<PrescriptionView>)> {
     let db = &state.registry.db;
     // The first query checks the caller's session too.
-    let mut conn = db.reader().acquire().await?;
+    let mut conn = db.lease().await?;
     let (writing, user) = Writing::load(&mut conn, state, id, caller).await?;
     let consult = &writing.consult;
     let notes = optional_prose(req.notes.as_deref(), 1000).map_err(|m| ApiError::field("notes", m))?;

@@ -45,7 +45,7 @@ impl Caller {
 
     /// The caller as `authenticate` finds them: for paths that need more than one query's worth of checks.
     pub async fn authenticate(&self, registry: &Registry) -> ApiResult<AuthUser> {
-        session_user(&mut *registry.db.reader().acquire().await?, self.claims.clone()).await
+        session_user(&mut *registry.db.lease().await?, self.claims.clone()).await
     }
 
     /// `err` for a request refused before its first query, unless the session is not live: then 401, which

@@ -77,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
 /// so that logout and suspension take effect at once on every node.
 pub async fn authenticate(registry: &Registry, token: &str) -> ApiResult<AuthUser> {
     let claims = registry.tokens.verify_api(token, TokenKind::Access).ok_or_else(ApiError::unauthorized)?;
-    session_user(&mut *registry.db.reader().acquire().await?, claims).await
+    session_user(&mut *registry.db.lease().await?, claims).await
 }
 
 /// The caller whose token carried `claims`, if their session and account are live.

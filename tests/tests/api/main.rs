@@ -8,6 +8,7 @@ mod consults;
 mod events;
 mod facilities;
 mod health_ids;
+mod leases;
 mod multinode;
 mod notes;
 mod ops;
