@@ -1,8 +1,9 @@
 //! Connections a request borrows and hands back without the pool's round trip: sqlx pings every connection it
 //! takes back, a third of a busy request's round trips to PostgreSQL. A lease parks the connection for the next
-//! request instead. Nothing the ping was for is lost: a connection a cancelled request left mid-answer (or with a
-//! rollback queued) is drained by its next statement, which sqlx makes wait for every answer still due, and one
-//! parked for a while is pinged before it is lent again, as the pool does with its own.
+//! request instead. Nothing the ping was for is lost: a connection a cancelled request left mid-answer is drained by
+//! its next statement, which sqlx makes wait for every answer still due; one with something still to send (an
+//! abandoned transaction's rollback) goes back to the pool, whose ping sends it at once; and one parked for a while
+//! is pinged before it is lent again, as the pool does with its own.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
