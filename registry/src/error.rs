@@ -164,7 +164,8 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error.kind = "database_unavailable", "database unavailable");
+                // These say what failed to reach the database (a socket error, a wait), never what was sent to it.
+                tracing::warn!(error.kind = "database_unavailable", error.message = %err, "database unavailable");
                 Self::unavailable("The database is not answering; try again shortly.")
             }
             other => Self::internal(other),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 /// A connection parked longer than this is pinged before it is lent again (as the pool's `before_acquire` does).
 pub const TRUSTED_IDLE: Duration = Duration::from_secs(1);
@@ -45,7 +45,14 @@ impl Leases {
     }
 
     /// A connection: the last one parked, or a fresh one from the pool, whichever comes first.
+    ///
+    /// The pool is asked at most once per call, in a task of its own: its answer may be a connection it is opening,
+    /// and dropping that halfway (because a parked one came first) would abandon the new backend before it started,
+    /// so that a busy node never grew its pool and kept the database forking backends for nothing (hundreds a
+    /// second, until connecting failed with EAGAIN on a full listen queue). A connection the caller no longer
+    /// wants is parked or handed back like any other.
     pub async fn lease(&self) -> Result<Lease, sqlx::Error> {
+        let mut asked: Option<oneshot::Receiver<Result<PoolConnection<Any>, sqlx::Error>>> = None;
         loop {
             let returned = self.inner.returned.notified();
             if let Some((mut conn, since)) = self.inner.take() {
@@ -56,11 +63,27 @@ impl Leases {
                 conn.close_on_drop();
                 continue;
             }
+            let answer = asked.get_or_insert_with(|| self.ask_pool());
             tokio::select! {
-                conn = self.inner.pool.acquire() => return Ok(self.lent(conn?)),
+                conn = answer => {
+                    let conn = conn.map_err(|_| sqlx::Error::PoolClosed)??;
+                    return Ok(self.lent(conn));
+                }
                 () = returned => {}
             }
         }
+    }
+
+    fn ask_pool(&self) -> oneshot::Receiver<Result<PoolConnection<Any>, sqlx::Error>> {
+        let (tell, answer) = oneshot::channel();
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let got = inner.pool.acquire().await;
+            if let Err(Ok(unwanted)) = tell.send(got) {
+                inner.give_back(unwanted);
+            }
+        });
+        answer
     }
 
     fn lent(&self, conn: PoolConnection<Any>) -> Lease {
@@ -177,6 +200,47 @@ mod tests {
         assert!(!waiting.is_finished(), "the only connection is lent");
         drop(held);
         tokio::time::timeout(Duration::from_secs(2), waiting).await.expect("handed on at once").unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_pool_is_opening_is_kept_when_a_parked_one_comes_first() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        sqlx::any::install_default_drivers();
+        let opened = Arc::new(AtomicUsize::new(0));
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .after_connect({
+                let opened = opened.clone();
+                move |_conn, _meta| {
+                    let opened = opened.clone();
+                    Box::pin(async move {
+                        // A slow database: the parked connection arrives while this one is still being opened.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        opened.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                }
+            })
+            .connect_lazy("sqlite::memory:")
+            .expect("lazy in-memory SQLite");
+        let leases = Leases::new(pool.clone(), 1);
+        let held = leases.lease().await.unwrap();
+        let waiting = tokio::spawn({
+            let leases = leases.clone();
+            async move { leases.lease().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        let second = tokio::time::timeout(Duration::from_millis(200), waiting).await.expect("the parked connection, at once");
+        let _second = second.unwrap().unwrap();
+        // The connection the pool was opening for the waiter is finished and parked, not abandoned halfway.
+        let settled = async {
+            while opened.load(Ordering::SeqCst) != 2 || leases.inner.parked.lock().unwrap().conns.len() != 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), settled).await.expect("the pool's new connection is kept");
+        assert_eq!(pool.size(), 2);
     }
 
     #[tokio::test]
