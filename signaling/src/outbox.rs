@@ -8,6 +8,8 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 
+use axum::extract::ws::Utf8Bytes;
+
 use crate::hub::Outbound;
 
 /// A frame was not queued: the queue is full (the socket is not keeping up) or the socket's task has ended.
@@ -113,6 +115,18 @@ impl Outbox {
     /// The next frame if one is queued, without waiting.
     pub fn try_recv(&self) -> Option<Outbound> {
         lock(&self.shared).queue.pop_front()
+    }
+
+    /// The next message's text if the next thing queued is one (not a close), without waiting.
+    pub fn try_recv_frame(&self) -> Option<Utf8Bytes> {
+        let mut state = lock(&self.shared);
+        match state.queue.front() {
+            Some(Outbound::Frame(_)) => match state.queue.pop_front() {
+                Some(Outbound::Frame(text)) => Some(text),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 

@@ -233,7 +233,18 @@ where
                     },
                 }
             };
-            if socket.send(frame).await.is_err() {
+            if socket.feed(frame).await.is_err() {
+                return false;
+            }
+            // Frames the hub queued meanwhile go out in the same write: one system call (and, on a busy node, one
+            // TCP segment) for a burst rather than one per frame. The queue is bounded, and a long burst is written
+            // in pieces of the socket's write buffer as it goes.
+            while let Some(text) = outbox.try_recv_frame() {
+                if socket.feed(Message::Text(text)).await.is_err() {
+                    return false;
+                }
+            }
+            if socket.flush().await.is_err() {
                 return false;
             }
         }
@@ -409,6 +420,80 @@ mod tests {
         // `a` sends nothing more, so answers no ping either.
         assert_eq!(next(&mut a_rx).await, Err(Some(1001)));
         drop(a_tx);
+    }
+
+    /// A socket that keeps what the server writes as the writes it would make: the frames between two flushes.
+    struct Recorder {
+        from_client: mpsc::UnboundedReceiver<Message>,
+        unflushed: Vec<Message>,
+        writes: Arc<std::sync::Mutex<Vec<Vec<Message>>>>,
+    }
+
+    impl Stream for Recorder {
+        type Item = Result<Message, axum::Error>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.from_client.poll_next_unpin(cx).map(|frame| frame.map(Ok))
+        }
+    }
+
+    impl Sink<Message> for Recorder {
+        type Error = axum::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, frame: Message) -> Result<(), Self::Error> {
+            self.unflushed.push(frame);
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if !self.unflushed.is_empty() {
+                let write = std::mem::take(&mut self.unflushed);
+                self.writes.lock().unwrap().push(write);
+            }
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_queued_for_a_socket_meanwhile_go_out_in_one_write_in_order() {
+        let keys = vaidya_registry::auth::SigningKeys::from_seed(&[2u8; 32]);
+        let hub = Hub::local("n", vaidya_registry::auth::TokenService::new(keys, 60, 60), crate::ice::IceConfig::default());
+        let signal = Arc::new(SignalState { hub, limits: SessionLimits::default(), allowed_origins: Arc::default() });
+        let token = |who: &str| token::mint(signal.hub.tokens(), "r", who, "doctor", who, 60);
+
+        let (a_tx, mut a_rx) = connect(&signal);
+        a_tx.unbounded_send(text(serde_json::json!({"type": "join", "token": token("a")}))).unwrap();
+        next(&mut a_rx).await.unwrap();
+        let (b_tx, from_client) = mpsc::unbounded();
+        let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        tokio::spawn(run(signal.clone(), Recorder { from_client, unflushed: Vec::new(), writes: writes.clone() }));
+        b_tx.unbounded_send(text(serde_json::json!({"type": "join", "token": token("b")}))).unwrap();
+        // `b` is in once `a` hears of it.
+        assert_eq!(next(&mut a_rx).await.unwrap()["type"], "peer_joined");
+
+        // `a`'s task relays all three before `b`'s task runs again (one thread): they wait in `b`'s queue together.
+        for n in 0..3 {
+            a_tx.unbounded_send(text(serde_json::json!({"type": "chat", "text": format!("n{n}")}))).unwrap();
+        }
+        let chats = loop {
+            let done = writes.lock().unwrap().iter().flatten().filter(|m| matches!(m, Message::Text(t) if t.contains("\"chat\""))).count();
+            if done == 3 {
+                break writes.lock().unwrap().clone();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let last = chats.last().unwrap();
+        let texts: Vec<String> = last
+            .iter()
+            .map(|m| match m {
+                Message::Text(t) => serde_json::from_str::<serde_json::Value>(t).unwrap()["text"].as_str().unwrap_or_default().to_owned(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["n0", "n1", "n2"], "one write, in order");
     }
 
     #[test]

@@ -13,6 +13,9 @@ use crate::hub::Hub;
 use crate::protocol::MAX_FRAME_BYTES;
 use crate::session::{self, SessionLimits};
 
+/// A burst of frames longer than this is written before the burst ends.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
 #[derive(Clone)]
 pub struct SignalState {
     pub hub: Arc<Hub>,
@@ -49,9 +52,10 @@ async fn upgrade(State(state): State<Arc<SignalState>>, headers: HeaderMap, ws: 
 ///
 /// tungstenite reads at most `read_buffer_size` bytes a call, grows its buffer to hold each whole frame, and keeps the
 /// largest size it reached: with 256 a joined socket keeps about its `join` frame's size (with 512 or 1024, 1024),
-/// for a few more reads of long frames. Writes go out frame by frame (`write_buffer_size` 0).
+/// for a few more reads of long frames. Frames are written when the socket's task flushes, after a burst of them
+/// (`write_buffer_size` is only the size at which a long burst is written early).
 pub(crate) fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.read_buffer_size(256).write_buffer_size(0).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
+    ws.read_buffer_size(256).write_buffer_size(WRITE_BUFFER_BYTES).max_frame_size(MAX_FRAME_BYTES).max_message_size(MAX_FRAME_BYTES)
 }
 
 #[cfg(test)]
