@@ -119,12 +119,8 @@ impl Outbox {
 
     /// The next message's text if the next thing queued is one (not a close), without waiting.
     pub fn try_recv_frame(&self) -> Option<Utf8Bytes> {
-        let mut state = lock(&self.shared);
-        match state.queue.front() {
-            Some(Outbound::Frame(_)) => match state.queue.pop_front() {
-                Some(Outbound::Frame(text)) => Some(text),
-                _ => None,
-            },
+        match lock(&self.shared).queue.pop_front_if(|next| matches!(next, Outbound::Frame(_))) {
+            Some(Outbound::Frame(text)) => Some(text),
             _ => None,
         }
     }

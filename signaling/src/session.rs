@@ -266,7 +266,7 @@ where
         }
         Turn::Close { code, reason, flush } => {
             // A socket closed for its client's fault first gets what the hub queued for it: its last errors.
-            while flush && let Some(Outbound::Frame(frame)) = outbox.try_recv() {
+            while flush && let Some(frame) = outbox.try_recv_frame() {
                 if socket.send(Message::Text(frame)).await.is_err() {
                     return Some(false);
                 }
