@@ -9,6 +9,7 @@
 
 mod consult;
 mod cpu;
+mod floor;
 mod http;
 mod load;
 mod mem;
@@ -52,6 +53,9 @@ enum Command {
     Consult(consult::ConsultArgs),
     /// Pharmacy figures: nearest-pharmacy routing among 30,000 pharmacies, and whole prescribe-to-dispense flows.
     Pharmacy(pharmacy::PharmacyArgs),
+    /// The bare relay `signal` starts as its floor (not a measurement of its own).
+    #[command(hide = true)]
+    FloorRelay(floor::FloorArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -120,6 +124,8 @@ fn main() -> ExitCode {
         Command::Signal(args) => (signal::cpus(&args.load_cpu).map(str::to_owned), Some(args.threads as usize)),
         Command::Consult(args) => (args.load_cpu.clone(), None),
         Command::Pharmacy(args) => (args.load_cpu.clone(), None),
+        // Started pinned by `signal`.
+        Command::FloorRelay(_) => (None, None),
     };
     // Pin before the runtime starts so every worker thread inherits the mask.
     if let Some(cpus) = &load_cpu
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
         Command::Registry(args) => runtime.block_on(registry(args)),
         Command::Consult(args) => runtime.block_on(consult::run(args)),
         Command::Pharmacy(args) => runtime.block_on(pharmacy::run(args)),
+        Command::FloorRelay(args) => runtime.block_on(floor::serve(args)),
         Command::Signal(args) => runtime.block_on(async {
             tokio::select! {
                 result = signal::run(args) => result,

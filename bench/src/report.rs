@@ -118,6 +118,8 @@ pub struct Comparison {
     pub vaidya: f64,
     /// `None` when PeerJS was not run or has no counterpart (two nodes through Redis).
     pub peerjs: Option<f64>,
+    /// The bare relay's figure, where it ran the same workload (see `crate::floor`).
+    pub floor: Option<f64>,
     pub target: String,
     pub pass: Option<bool>,
     pub note: String,
@@ -125,12 +127,22 @@ pub struct Comparison {
 
 impl Comparison {
     pub fn new(name: impl Into<String>, unit: &'static str, vaidya: f64, peerjs: Option<f64>) -> Self {
-        Self { name: name.into(), unit, vaidya, peerjs, target: "-".into(), pass: None, note: String::new() }
+        Self { name: name.into(), unit, vaidya, peerjs, floor: None, target: "-".into(), pass: None, note: String::new() }
     }
 
     /// vaidya / PeerJS.
     pub fn ratio(&self) -> Option<f64> {
-        self.peerjs.filter(|p| *p > 0.0).map(|p| self.vaidya / p)
+        self.over_peerjs(Some(self.vaidya))
+    }
+
+    /// `figure` / PeerJS.
+    fn over_peerjs(&self, figure: Option<f64>) -> Option<f64> {
+        self.peerjs.filter(|p| *p > 0.0).zip(figure).map(|(p, f)| f / p)
+    }
+
+    pub fn floor(mut self, figure: f64) -> Self {
+        self.floor = Some(figure);
+        self
     }
 
     pub fn target(mut self, text: impl Into<String>, met: Option<bool>) -> Self {
@@ -156,10 +168,12 @@ fn figure(v: f64) -> String {
     }
 }
 
-const COMPARISON_HEADERS: [&str; 8] = ["measurement", "unit", "vaidya", "PeerJS", "vaidya/PeerJS", "target", "result", "notes"];
+const COMPARISON_HEADERS: [&str; 10] =
+    ["measurement", "unit", "vaidya", "PeerJS", "vaidya/PeerJS", "floor", "floor/PeerJS", "target", "result", "notes"];
 
 pub fn comparison_table(rows: &[Comparison]) -> String {
-    let cells: Vec<[String; 8]> = rows
+    let times = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}x"));
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
             [
@@ -167,14 +181,16 @@ pub fn comparison_table(rows: &[Comparison]) -> String {
                 r.unit.to_owned(),
                 figure(r.vaidya),
                 r.peerjs.map_or("-".into(), figure),
-                r.ratio().map_or("-".into(), |x| format!("{x:.2}x")),
+                times(r.ratio()),
+                r.floor.map_or("-".into(), figure),
+                times(r.over_peerjs(r.floor)),
                 r.target.clone(),
                 verdict(r.pass),
                 r.note.clone(),
             ]
         })
         .collect();
-    aligned(&COMPARISON_HEADERS, &cells, |i| (2..=4).contains(&i))
+    aligned(&COMPARISON_HEADERS, &cells, |i| (2..=6).contains(&i))
 }
 
 /// `pass`, `FAIL`, or `-` where there is no target.
@@ -209,7 +225,8 @@ mod tests {
     fn comparison_ratio() {
         let row = Comparison::new("relay", "msg/s", 30_000.0, Some(10_000.0)).target(">= 1.5x PeerJS", Some(true));
         assert_eq!(row.ratio(), Some(3.0));
-        let text = comparison_table(&[row, Comparison::new("redis p99", "ms", 2.5, None)]);
+        let text = comparison_table(&[row.floor(40_000.0), Comparison::new("redis p99", "ms", 2.5, None)]);
         assert!(text.contains("3.00x") && text.contains("30000") && text.contains("2.50"), "{text}");
+        assert!(text.contains("40000") && text.contains("4.00x"), "the floor and its ratio to PeerJS: {text}");
     }
 }

@@ -1,6 +1,7 @@
 //! The signalling run: vaidya's `/ws/signal` and the PeerJS server measured in turn, on the same CPUs and with the
 //! same clients — memory per idle socket, closed-loop relay throughput, one-way latency at a fixed rate — then two
-//! vaidya nodes through Redis; printed as a vaidya / PeerJS table against the targets.
+//! vaidya nodes through Redis; printed as a vaidya / PeerJS table against the targets. The relay workloads
+//! also run on a bare relay ([`crate::floor`]), whose figures show what the machine allows any server on that core.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use vaidya_registry::auth::{SigningKeys, TokenService};
 
 use crate::cpu::{self, Meter};
+use crate::floor::Floor;
 use crate::http::Error;
 use crate::load::Window;
 use crate::mem::{self, Rss};
@@ -156,7 +158,7 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
         idles.push(idle?);
     }
     let mut servers = Vec::new();
-    for &kind in kinds {
+    for &kind in kinds.iter().chain(&[Kind::Floor]) {
         match Running::start(&args, kind, &tag, "relay").await {
             Ok(server) => servers.push((kind, server)),
             Err(e) => {
@@ -167,13 +169,15 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     }
     let relays = relay_workloads(&args, &servers, &tag).await;
     stop_all(servers).await;
-    let mut figures = idles.into_iter().zip(relays?).map(|(idle, relay)| Figures { idle, relay });
+    let mut relays = relays?;
+    let floor = relays.pop().ok_or("no figures for the floor relay")?;
+    let mut figures = idles.into_iter().zip(relays).map(|(idle, relay)| Figures { idle, relay });
     let vaidya = figures.next().ok_or("no figures for vaidya")?;
     let peerjs = figures.next();
     let redis = if args.skip_redis { None } else { Some(two_nodes(&args, &tag).await?) };
     let load_after = cpu::load_average();
 
-    let rows = rows(&args, &vaidya, peerjs.as_ref(), redis.as_ref());
+    let rows = rows(&args, &vaidya, peerjs.as_ref(), &floor, redis.as_ref());
     // All cores of the machine (this process is pinned, so its own parallelism would say 1).
     let cores = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |c| c.lines().filter(|l| l.starts_with("processor")).count());
     println!();
@@ -197,7 +201,8 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     Ok(rows.iter().all(|r| r.pass != Some(false)))
 }
 
-fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, redis: Option<&(Outcome, String)>) -> Vec<Comparison> {
+/// The table: vaidya against PeerJS, with the floor relay's figures beside them where it ran the same workload.
+fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, floor: &Relay, redis: Option<&(Outcome, String)>) -> Vec<Comparison> {
     let mut rows = Vec::new();
     let idle_note = |f: &Figures| {
         format!("{} open, {} failed; VmRSS {}->{} KiB", f.idle.open, f.idle.failed, f.idle.before.total_kib, f.idle.after.total_kib)
@@ -249,6 +254,7 @@ fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, redis: Option<&(Out
     rows.push(
         Comparison::new(format!("relay throughput ({} pairs x {} in flight)", args.pairs, args.in_flight), "msg/s", tput, p_tput)
             .target(format!(">= {THROUGHPUT_RATIO}x PeerJS"), p_tput.map(|pt| clean(&v.relay.throughput) && tput >= THROUGHPUT_RATIO * pt))
+            .floor(floor.throughput.sample.per_sec())
             .note(note),
     );
 
@@ -263,16 +269,27 @@ fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, redis: Option<&(Out
         )
     };
     let lat = |f: &Figures, q: f64| f.relay.latency.sample.percentile_ms(q);
-    rows.push(Comparison::new(format!("one-way latency p50 at {} msg/s", args.rate), "ms", lat(v, 50.0), p.map(|p| lat(p, 50.0))));
+    rows.push(
+        Comparison::new(format!("one-way latency p50 at {} msg/s", args.rate), "ms", lat(v, 50.0), p.map(|p| lat(p, 50.0)))
+            .floor(floor.latency.sample.percentile_ms(50.0)),
+    );
     let p99 = lat(v, 99.0);
     let p_p99 = p.map(|p| lat(p, 99.0));
     let mut note = format!("vaidya: {}", lat_note(v));
     if let Some(p) = p {
         note.push_str(&format!("; PeerJS: {}", lat_note(p)));
     }
+    let floor_p99 = floor.latency.sample.percentile_ms(99.0);
+    note.push_str(&format!(
+        "; floor: {:.0} msg/s delivered, {} lost, {}",
+        floor.latency.sample.per_sec(),
+        floor.latency.lost,
+        floor.latency_cpu
+    ));
     rows.push(
         Comparison::new(format!("one-way latency p99 at {} msg/s", args.rate), "ms", p99, p_p99)
             .target(format!("<= {LATENCY_RATIO}x PeerJS"), p_p99.map(|pp| clean(&v.relay.latency) && p99 <= LATENCY_RATIO * pp))
+            .floor(floor_p99)
             .note(note),
     );
     let rss_note = match p {
@@ -307,10 +324,11 @@ fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, redis: Option<&(Out
     rows
 }
 
-/// A server under test: vaidya on its own fresh SQLite file, or PeerJS.
+/// A server under test: vaidya on its own fresh SQLite file, PeerJS, or the floor relay.
 enum Running {
     Vaidya { server: Server, db: Database, node: Vaidya },
     PeerJs(PeerJs),
+    Floor(Floor),
 }
 
 impl Running {
@@ -332,6 +350,7 @@ impl Running {
                 let launch = peerjs::Launch { node: &args.node_bin, script: &args.peerjs_script, cpus: cpus(&args.server_cpu), log_file };
                 Ok(Self::PeerJs(PeerJs::start(launch).await?))
             }
+            Kind::Floor => Ok(Self::Floor(Floor::start(cpus(&args.server_cpu), log_file).await?)),
         }
     }
 
@@ -339,13 +358,15 @@ impl Running {
         match self {
             Self::Vaidya { server, .. } => server.pid(),
             Self::PeerJs(p) => p.pid(),
+            Self::Floor(f) => f.pid(),
         }
     }
 
     fn endpoints(&self) -> Endpoints {
         match self {
             Self::Vaidya { node, .. } => Endpoints::Vaidya { sender: node.clone(), receiver: node.clone() },
-            Self::PeerJs(p) => Endpoints::PeerJs { addr: p.addr },
+            Self::PeerJs(p) => Endpoints::PeerJs { addr: p.addr, kind: Kind::PeerJs },
+            Self::Floor(f) => Endpoints::PeerJs { addr: f.addr, kind: Kind::Floor },
         }
     }
 
@@ -358,6 +379,7 @@ impl Running {
                 db.drop_it().await
             }
             Self::PeerJs(p) => p.stop().await,
+            Self::Floor(f) => f.stop().await,
         }
     }
 }
@@ -415,7 +437,7 @@ async fn idle(args: &SignalArgs, kind: Kind, server: &Running, tag: &str) -> Res
                     Endpoints::Vaidya { sender, .. } => {
                         sender.join(&format!("idle-{tag}-{}", i / 2), &format!("idle-{tag}-{i}")).await.map(|(ws, _)| ws)
                     }
-                    Endpoints::PeerJs { addr } => peerjs_open(*addr, &format!("idle-{tag}-{i}")).await,
+                    Endpoints::PeerJs { addr, .. } => peerjs_open(*addr, &format!("idle-{tag}-{i}")).await,
                 }
             }
         })

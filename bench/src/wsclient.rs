@@ -1,5 +1,5 @@
-//! WebSocket clients of the two signalling servers: connecting and joining (vaidya) or registering (PeerJS), and the
-//! relayed message, which carries its send time so the receiving end (in this same process) can time it.
+//! WebSocket clients of the signalling servers: connecting and joining (vaidya) or registering (PeerJS and the floor
+//! relay, which speaks PeerJS's protocol), and the relayed message, which carries its send time so the receiving end (in this same process) can time it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -28,6 +28,8 @@ const TOKEN_TTL_SECS: i64 = 3600;
 pub enum Kind {
     Vaidya,
     PeerJs,
+    /// The bare relay of [`crate::floor`].
+    Floor,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
         match self {
             Self::Vaidya => "vaidya",
             Self::PeerJs => "PeerJS",
+            Self::Floor => "floor",
         }
     }
 
@@ -42,7 +45,7 @@ impl Kind {
     pub fn frame(self, to: &str, sent_ns: u64, pad: &str) -> String {
         match self {
             Self::Vaidya => format!(r#"{{"type":"offer","to":"{to}","sdp":"{MARK}{sent_ns};{pad}"}}"#),
-            Self::PeerJs => format!(r#"{{"type":"OFFER","dst":"{to}","payload":{{"sdp":"{MARK}{sent_ns};{pad}"}}}}"#),
+            Self::PeerJs | Self::Floor => format!(r#"{{"type":"OFFER","dst":"{to}","payload":{{"sdp":"{MARK}{sent_ns};{pad}"}}}}"#),
         }
     }
 
@@ -50,7 +53,7 @@ impl Kind {
     pub fn is_error(self, text: &str) -> bool {
         match self {
             Self::Vaidya => text.contains(r#""type":"error""#),
-            Self::PeerJs => ["\"ERROR\"", "\"EXPIRE\"", "\"LEAVE\"", "\"ID-TAKEN\""].iter().any(|t| text.contains(t)),
+            Self::PeerJs | Self::Floor => ["\"ERROR\"", "\"EXPIRE\"", "\"LEAVE\"", "\"ID-TAKEN\""].iter().any(|t| text.contains(t)),
         }
     }
 }
@@ -134,11 +137,12 @@ pub async fn peerjs_open(addr: SocketAddr, id: &str) -> Result<Ws, Error> {
     Ok(ws)
 }
 
-/// Where the sockets of one workload go: vaidya (sender and receiver possibly on different nodes) or PeerJS.
+/// Where the sockets of one workload go: vaidya (sender and receiver possibly on different nodes), or a server that
+/// speaks PeerJS's protocol (`kind` PeerJS or the floor relay).
 #[derive(Clone)]
 pub enum Endpoints {
     Vaidya { sender: Vaidya, receiver: Vaidya },
-    PeerJs { addr: SocketAddr },
+    PeerJs { addr: SocketAddr, kind: Kind },
 }
 
 /// One sender and one receiver, already joined; the sender addresses its messages to `to`.
@@ -158,11 +162,11 @@ impl Endpoints {
                 let (b, b_id) = receiver.join(name, &format!("{name}-b")).await?;
                 Ok(Pair { kind: Kind::Vaidya, sender: a, receiver: b, to: b_id })
             }
-            Self::PeerJs { addr } => {
+            Self::PeerJs { addr, kind } => {
                 let b_id = format!("{name}-b");
                 let a = peerjs_open(*addr, &format!("{name}-a")).await?;
                 let b = peerjs_open(*addr, &b_id).await?;
-                Ok(Pair { kind: Kind::PeerJs, sender: a, receiver: b, to: b_id })
+                Ok(Pair { kind: *kind, sender: a, receiver: b, to: b_id })
             }
         }
     }
@@ -174,7 +178,7 @@ mod tests {
 
     #[test]
     fn frames_carry_their_stamp() {
-        for kind in [Kind::Vaidya, Kind::PeerJs] {
+        for kind in [Kind::Vaidya, Kind::PeerJs, Kind::Floor] {
             let frame = kind.frame("peer-1", 123_456, "xxxx");
             let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
             assert!(value.is_object(), "{frame}");
