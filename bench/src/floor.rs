@@ -1,7 +1,9 @@
 //! The floor of the signalling comparison: the barest relay one can write with tokio-tungstenite (default settings,
 //! no authentication, rooms, sequence numbers, rate limits or resume), speaking the part of PeerJS's protocol the
-//! bench's clients use, run as a child process on the servers' CPU. Whatever latency tail it shows in the same run
-//! is the machine's, not a server's: no relay on this core can do better.
+//! bench's clients use, run as a child process on the servers' CPU. A latency tail it shows in the same rounds comes
+//! from the machine (the core stalled, the load generator late), not from what a server does per message. It is a
+//! reference, not a bound: it uses the system allocator where `vaidya` uses mimalloc, and in a quiet round either
+//! may come out ahead.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
