@@ -6,9 +6,7 @@
 //! may come out ahead.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,13 +14,12 @@ use clap::Args;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
 
 use crate::http::Error;
-use crate::server::{free_port, pinned_command};
+use crate::server::{Baseline, free_port, pinned_command, spawn_logged};
 use crate::wsclient::peerjs_open;
 
 #[derive(Args, Debug)]
@@ -91,46 +88,22 @@ impl Callback for Registering<'_> {
     }
 }
 
-/// The floor relay as a child process of this bench, pinned to `cpus`; killed when stopped or dropped.
-pub struct Floor {
-    child: Child,
-    pub addr: SocketAddr,
-    log_file: PathBuf,
-}
-
-impl Floor {
-    pub async fn start(cpus: Option<&str>, log_file: PathBuf) -> Result<Self, Error> {
-        let addr = free_port()?;
-        let log = std::fs::File::create(&log_file)?;
-        let mut command = pinned_command(&std::env::current_exe()?, cpus);
-        command
-            .args(["floor-relay", "--port", &addr.port().to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| format!("cannot start the floor relay: {e}"))?;
-        for attempt in 0..100 {
-            if let Some(status) = child.try_wait()? {
-                return Err(format!("the floor relay exited ({status}); see {}", log_file.display()).into());
-            }
-            if peerjs_open(addr, &format!("ready-probe-{attempt}")).await.is_ok() {
-                return Ok(Self { child, addr, log_file });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Starts the floor relay as a child process of this bench, pinned to `cpus`, and waits until it registers a client.
+pub async fn start(cpus: Option<&str>, log_file: PathBuf) -> Result<Baseline, Error> {
+    let addr = free_port()?;
+    let mut command = pinned_command(&std::env::current_exe()?, cpus);
+    command.args(["floor-relay", "--port", &addr.port().to_string()]);
+    let mut child = spawn_logged(command, &log_file, "the floor relay")?;
+    for attempt in 0..100 {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("the floor relay exited ({status}); see {}", log_file.display()).into());
         }
-        Err(format!("the floor relay was not listening within 10 s; see {}", log_file.display()).into())
+        if peerjs_open(addr, &format!("ready-probe-{attempt}")).await.is_ok() {
+            return Ok(Baseline { child, addr, log_file });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    pub async fn stop(mut self) -> Result<(), Error> {
-        self.child.kill().await?;
-        let _ = std::fs::remove_file(&self.log_file);
-        Ok(())
-    }
+    Err(format!("the floor relay was not listening within 10 s; see {}", log_file.display()).into())
 }
 
 #[cfg(test)]

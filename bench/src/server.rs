@@ -148,6 +148,14 @@ pub(crate) fn pinned_command(program: &Path, cpus: Option<&str>) -> Command {
     }
 }
 
+/// Starts `command` (named `what` in an error) with no input and its output in `log_file`; the child is killed if
+/// dropped.
+pub(crate) fn spawn_logged(mut command: Command, log_file: &Path, what: &str) -> Result<Child, Error> {
+    let log = std::fs::File::create(log_file)?;
+    command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
+    command.spawn().map_err(|e| format!("cannot start {what}: {e}").into())
+}
+
 /// Polls `GET path` on a child server until it answers 200, failing early if the child exits.
 pub(crate) async fn wait_ready(
     child: &mut Child,
@@ -176,7 +184,6 @@ pub(crate) async fn wait_ready(
 impl Server {
     pub async fn start(launch: Launch<'_>) -> Result<Self, Error> {
         let addr = free_port()?;
-        let log = std::fs::File::create(&launch.log_file)?;
         let mut command = pinned_command(launch.binary, launch.cpus);
         command
             .arg("serve")
@@ -184,12 +191,8 @@ impl Server {
             // The login workload logs in thousands of times: lift the failure limits so nothing is throttled.
             .args(["--login-failures-per-account", "1000000", "--login-failures-per-address", "1000000"])
             .args(&launch.extra)
-            .env_remove("REDIS_URL")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true);
-        let child = command.spawn().map_err(|e| format!("cannot start {}: {e}", launch.binary.display()))?;
+            .env_remove("REDIS_URL");
+        let child = spawn_logged(command, &launch.log_file, &launch.binary.display().to_string())?;
         let mut server = Self { child, addr, log_file: launch.log_file };
         // Migrations run before the server listens, so `/readyz` answering 200 means it is ready.
         wait_ready(&mut server.child, server.addr, "/readyz", Duration::from_secs(60), "the server", &server.log_file).await?;
@@ -202,6 +205,26 @@ impl Server {
 
     pub async fn stop(mut self) -> Result<(), Error> {
         self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// A server of the comparison that is not vaidya (PeerJS, the floor relay), as a child process: killed when stopped
+/// or dropped, its log removed when stopped.
+pub struct Baseline {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log_file: PathBuf,
+}
+
+impl Baseline {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) -> Result<(), Error> {
+        self.child.kill().await?;
+        let _ = std::fs::remove_file(&self.log_file);
         Ok(())
     }
 }

@@ -16,14 +16,14 @@ use tokio_tungstenite::tungstenite::Message;
 use vaidya_registry::auth::{SigningKeys, TokenService};
 
 use crate::cpu::{self, Meter};
-use crate::floor::Floor;
+use crate::floor;
 use crate::http::Error;
 use crate::load::Window;
 use crate::mem::{self, Rss};
-use crate::peerjs::{self, PeerJs};
+use crate::peerjs;
 use crate::relay::{self, Outcome, Pacing};
 use crate::report::{self, Comparison};
-use crate::server::{Database, Engine, Launch, Server};
+use crate::server::{Baseline, Database, Engine, Launch, Server};
 use crate::wsclient::{Endpoints, Kind, Vaidya, Ws, peerjs_open};
 
 /// PeerJS memory per idle connection measured elsewhere, used as the bar when PeerJS is skipped.
@@ -346,11 +346,10 @@ fn rows(args: &SignalArgs, v: &Figures, p: Option<&Figures>, floor: &Relay, redi
     rows
 }
 
-/// A server under test: vaidya on its own fresh SQLite file, PeerJS, or the floor relay.
+/// A server under test: vaidya on its own fresh SQLite file, or PeerJS or the floor relay (`kind`).
 enum Running {
     Vaidya { server: Server, db: Database, node: Vaidya },
-    PeerJs(PeerJs),
-    Floor(Floor),
+    Baseline { kind: Kind, server: Baseline },
 }
 
 impl Running {
@@ -370,25 +369,23 @@ impl Running {
             }
             Kind::PeerJs => {
                 let launch = peerjs::Launch { node: &args.node_bin, script: &args.peerjs_script, cpus: cpus(&args.server_cpu), log_file };
-                Ok(Self::PeerJs(PeerJs::start(launch).await?))
+                Ok(Self::Baseline { kind, server: peerjs::start(launch).await? })
             }
-            Kind::Floor => Ok(Self::Floor(Floor::start(cpus(&args.server_cpu), log_file).await?)),
+            Kind::Floor => Ok(Self::Baseline { kind, server: floor::start(cpus(&args.server_cpu), log_file).await? }),
         }
     }
 
     fn pid(&self) -> Option<u32> {
         match self {
             Self::Vaidya { server, .. } => server.pid(),
-            Self::PeerJs(p) => p.pid(),
-            Self::Floor(f) => f.pid(),
+            Self::Baseline { server, .. } => server.pid(),
         }
     }
 
     fn endpoints(&self) -> Endpoints {
         match self {
             Self::Vaidya { node, .. } => Endpoints::Vaidya { sender: node.clone(), receiver: node.clone() },
-            Self::PeerJs(p) => Endpoints::PeerJs { addr: p.addr, kind: Kind::PeerJs },
-            Self::Floor(f) => Endpoints::PeerJs { addr: f.addr, kind: Kind::Floor },
+            Self::Baseline { kind, server } => Endpoints::PeerJs { addr: server.addr, kind: *kind },
         }
     }
 
@@ -400,8 +397,7 @@ impl Running {
                 let _ = std::fs::remove_file(log);
                 db.drop_it().await
             }
-            Self::PeerJs(p) => p.stop().await,
-            Self::Floor(f) => f.stop().await,
+            Self::Baseline { server, .. } => server.stop().await,
         }
     }
 }
