@@ -1,6 +1,7 @@
 //! Relay load over sender/receiver pairs: closed loop (a fixed number of messages in flight per pair, the next sent
 //! when one is delivered) for throughput, or open loop (a fixed total rate, evenly spaced) for latency. Every message carries its
-//! send time; the receiving task, in this same process, times it on the same monotonic clock.
+//! send time; the receiving task, in this same process, times it by the kernel's receive stamp on the same clock
+//! ([`crate::rxstamp`]), so the generator's own delays in reading do not count against the server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::http::Error;
 use crate::load::{Sample, Window};
+use crate::rxstamp::RxClock;
 use crate::wsclient::{Kind, Pair, Ws, now_ns, stamp};
 
 /// How messages are paced.
@@ -66,6 +68,7 @@ pub async fn run(pairs: Vec<Pair>, pacing: Pacing, window: Window, payload_bytes
     let mut paced = Vec::new();
     for pair in pairs {
         let (a_sink, a_stream) = pair.sender.split();
+        let arrivals = pair.receiver.get_ref().clock();
         let (b_sink, b_stream) = pair.receiver.split();
         let plan = Plan { kind: pair.kind, to: pair.to, pad: pad.clone(), until, window_ns, cap };
         let credits = match pacing {
@@ -81,7 +84,7 @@ pub async fn run(pairs: Vec<Pair>, pacing: Pacing, window: Window, payload_bytes
             }
         };
         drains.push(tokio::spawn(drain(a_stream, pair.kind, stop_rx.clone())));
-        receivers.push(tokio::spawn(receive(b_stream, pair.kind, credits, window_ns, stop_rx.clone())));
+        receivers.push(tokio::spawn(receive(b_stream, arrivals, pair.kind, credits, window_ns, stop_rx.clone())));
         spare.push(b_sink);
     }
     if let Pacing::Open { per_sec } = pacing {
@@ -147,8 +150,8 @@ async fn send(mut sink: SplitSink<Ws, Message>, plan: Plan, credits: Arc<Semapho
     (in_window, 0, sink)
 }
 
-/// The open loop, from one task: turn `k` belongs to pair `k mod n` and falls due at `start + k / per_sec`. The task
-/// waits for each turn by yielding, not on a timer: tokio's timers fire on whole milliseconds, which would send each
+/// The open loop, from one task: turn `k` belongs to pair `k mod n` and falls due at `start + k / per_sec` (shifted
+/// by any stall of this process, see [`resume_after_stall`]). The task waits for each turn by yielding, not on a timer: tokio's timers fire on whole milliseconds, which would send each
 /// millisecond's messages as one burst and time the queue behind the burst rather than the relay. Yielding lets the
 /// receivers and the I/O driver run in between; it keeps this generator's core busy, as its CPU figure shows.
 async fn send_paced(senders: Vec<(SplitSink<Ws, Message>, Plan)>, per_sec: f64, start: Instant, until: Instant) -> Vec<Sent> {
@@ -171,7 +174,7 @@ async fn send_paced(senders: Vec<(SplitSink<Ws, Message>, Plan)>, per_sec: f64, 
         while Instant::now() < due {
             tokio::task::yield_now().await;
         }
-        due += gap;
+        due = resume_after_stall(due, Instant::now()) + gap;
         let p = &mut paced[turn];
         if p.failed || p.sent >= p.plan.cap {
             continue;
@@ -185,6 +188,16 @@ async fn send_paced(senders: Vec<(SplitSink<Ws, Message>, Plan)>, per_sec: f64, 
     paced.into_iter().map(|p| (p.in_window, u64::from(p.failed), p.sink)).collect()
 }
 
+/// A turn found this late was held up by a stall of the generator's own core (a 200-byte frame into a socket
+/// buffer of hundreds of KiB never waits on the server): the schedule carries on evenly from now. Sending what fell
+/// due during the stall in one burst would queue it at the server and time the burst, not the relay.
+const STALL: Duration = Duration::from_millis(1);
+
+/// When the turn due at `due` counts as taken, seen at `now`: on time, or now after a stall of this process.
+fn resume_after_stall(due: Instant, now: Instant) -> Instant {
+    if now > due + STALL { now } else { due }
+}
+
 impl Plan {
     /// Sends one stamped frame; whether it was sent within the measured window, or `None` if the socket failed.
     async fn send(&self, sink: &mut SplitSink<Ws, Message>) -> Option<bool> {
@@ -195,9 +208,11 @@ impl Plan {
     }
 }
 
-/// Receives relayed messages until stopped: times those sent in the measured window and returns a credit per delivery.
+/// Receives relayed messages until stopped: times those sent in the measured window (by when the kernel received them,
+/// see [`RxClock`]) and returns a credit per delivery.
 async fn receive(
     mut stream: SplitStream<Ws>,
+    arrivals: RxClock,
     kind: Kind,
     credits: Option<Arc<Semaphore>>,
     (from_ns, until_ns): (u64, u64),
@@ -208,7 +223,11 @@ async fn receive(
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let arrived = now_ns();
+                    // The read that completed this frame left its stamp; without one (never on Linux), the time now.
+                    let arrived = match arrivals.latest_ns() {
+                        0 => now_ns(),
+                        ns => ns,
+                    };
                     match stamp(text.as_str()) {
                         Some(sent) => {
                             if let Some(credits) = &credits {
@@ -242,5 +261,23 @@ async fn drain(mut stream: SplitStream<Ws>, kind: Kind, mut stop: watch::Receive
             },
             _ = stop.changed() => return errors,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_turn_after_a_stall_restarts_the_schedule_but_jitter_is_caught_up() {
+        let due = Instant::now();
+        // Slightly late: the schedule keeps its slots, the next turns catch up.
+        let jitter = due + Duration::from_micros(300);
+        assert_eq!(resume_after_stall(due, jitter), due);
+        // Held up for 3 ms: carry on from now rather than send thirty turns at once.
+        let stalled = due + Duration::from_millis(3);
+        assert_eq!(resume_after_stall(due, stalled), stalled);
+        // Early (never happens: the task waits for its turn) changes nothing either.
+        assert_eq!(resume_after_stall(due + STALL, due), due + STALL);
     }
 }

@@ -24,6 +24,7 @@ use crate::peerjs;
 use crate::relay::{self, Outcome, Pacing};
 use crate::report::{self, Comparison};
 use crate::server::{Baseline, Database, Engine, Launch, Server};
+use crate::shield::Shield;
 use crate::wsclient::{Endpoints, Kind, Vaidya, Ws, peerjs_open};
 
 /// PeerJS memory per idle connection measured elsewhere, used as the bar when PeerJS is skipped.
@@ -97,6 +98,10 @@ pub struct SignalArgs {
     /// CPUs of this load generator; `none` leaves it unpinned.
     #[arg(long, default_value = "1")]
     pub load_cpu: String,
+    /// Leave the kernel's roaming threads where they are, rather than move them off the servers' CPUs for the run
+    /// (see the `shield` module).
+    #[arg(long)]
+    no_shield: bool,
     /// Worker threads of the load generator (one per load CPU is best).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: u32,
@@ -164,6 +169,21 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     mem::ensure_open_files(u64::from(args.idle) + 4096)?;
     let load_before = cpu::load_average();
     let tag = format!("{:08x}", rand::thread_rng().r#gen::<u32>());
+    let shield = match (cpus(&args.server_cpu), cpus(&args.load_cpu)) {
+        (Some(_), Some(load)) if !args.no_shield => Some(Shield::raise(load)),
+        _ => None,
+    };
+    let shielded = match &shield {
+        Some(s) => format!(
+            "{}, idle cores {}",
+            match s.names() {
+                names if names.is_empty() => "no kernel thread needed moving off the server CPUs".to_owned(),
+                names => format!("kernel threads moved off the server CPUs for the run: {}", names.join(", ")),
+            },
+            if s.polls_when_idle() { "polling (cpu_dma_latency 0)" } else { "halting (cpu_dma_latency not writable)" }
+        ),
+        None => "kernel threads and idle states left as they were".to_owned(),
+    };
 
     let kinds: &[Kind] = if args.skip_peerjs { &[Kind::Vaidya] } else { &[Kind::Vaidya, Kind::PeerJs] };
     let mut idles = Vec::new();
@@ -192,6 +212,7 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     let peerjs = figures.next();
     let redis = if args.skip_redis { None } else { Some(two_nodes(&args, &tag).await?) };
     let load_after = cpu::load_average();
+    drop(shield);
 
     let rows = rows(&args, &vaidya, peerjs.as_ref(), &floor, redis.as_ref());
     // All cores of the machine (this process is pinned, so its own parallelism would say 1).
@@ -199,7 +220,7 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     println!();
     println!(
         "vaidya-bench signal: {} idle sockets; {} pairs, {} s per relay workload after {} s warm-up (latency in {} rounds taken \
-         in turn), {} filler bytes per message; {cores} cores, server CPUs {}, load CPUs {} ({} threads); load average {} before, {} after",
+         in turn), {} filler bytes per message; {cores} cores, server CPUs {}, load CPUs {} ({} threads), {shielded}; load average {} before, {} after",
         args.idle,
         args.pairs,
         args.duration_secs,

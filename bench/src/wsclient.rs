@@ -2,8 +2,8 @@
 //! relay, which speaks PeerJS's protocol), and the relayed message, which carries its send time so the receiving end (in this same process) can time it.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use vaidya_registry::auth::TokenService;
 
 use crate::http::Error;
+use crate::rxstamp::Stamped;
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<Stamped>;
 
 /// Longest wait for a connection, an upgrade or the server's first answer.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -64,10 +65,9 @@ pub fn stamp(text: &str) -> Option<u64> {
     rest[..rest.find(';')?].parse().ok()
 }
 
-/// Nanoseconds on a monotonic clock shared by every task of this process.
+/// Nanoseconds on the realtime clock: the clock the kernel stamps received bytes with ([`crate::rxstamp`]).
 pub fn now_ns() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Small buffers, so ten thousand client sockets cost the bench little memory.
@@ -84,7 +84,8 @@ async fn connect(addr: SocketAddr, path: &str) -> Result<Ws, Error> {
     let attempt = async {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}{path}"), tcp, Some(config())).await?;
+        let stream = Stamped::new(tcp)?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}{path}"), stream, Some(config())).await?;
         Ok::<_, Error>(ws)
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
