@@ -98,8 +98,8 @@ pub struct SignalArgs {
     /// CPUs of this load generator; `none` leaves it unpinned.
     #[arg(long, default_value = "1")]
     pub load_cpu: String,
-    /// Leave the kernel's roaming threads where they are, rather than move them off the servers' CPUs for the run
-    /// (see the `shield` module).
+    /// Leave the machine's other threads where they are and its cores free to halt, rather than shield the servers'
+    /// CPUs for the run (see the `shield` module).
     #[arg(long)]
     no_shield: bool,
     /// Worker threads of the load generator (one per load CPU is best).
@@ -175,14 +175,11 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     };
     let shielded = match &shield {
         Some(s) => format!(
-            "{}, idle cores {}",
-            match s.names() {
-                names if names.is_empty() => "no kernel thread needed moving off the server CPUs".to_owned(),
-                names => format!("kernel threads moved off the server CPUs for the run: {}", names.join(", ")),
-            },
+            "{} (not for the two-node run), idle cores {}",
+            s.summary(),
             if s.polls_when_idle() { "polling (cpu_dma_latency 0)" } else { "halting (cpu_dma_latency not writable)" }
         ),
-        None => "kernel threads and idle states left as they were".to_owned(),
+        None => "other threads and idle states left as they were".to_owned(),
     };
 
     let kinds: &[Kind] = if args.skip_peerjs { &[Kind::Vaidya] } else { &[Kind::Vaidya, Kind::PeerJs] };
@@ -210,9 +207,10 @@ pub async fn run(args: SignalArgs) -> Result<bool, Error> {
     let mut figures = idles.into_iter().zip(relays).map(|(idle, relay)| Figures { idle, relay });
     let vaidya = figures.next().ok_or("no figures for vaidya")?;
     let peerjs = figures.next();
+    // The two nodes share Redis and PostgreSQL with the machine as it is: those services would sit on the load core.
+    drop(shield);
     let redis = if args.skip_redis { None } else { Some(two_nodes(&args, &tag).await?) };
     let load_after = cpu::load_average();
-    drop(shield);
 
     let rows = rows(&args, &vaidya, peerjs.as_ref(), &floor, redis.as_ref());
     // All cores of the machine (this process is pinned, so its own parallelism would say 1).
