@@ -151,9 +151,10 @@ async fn send(mut sink: SplitSink<Ws, Message>, plan: Plan, credits: Arc<Semapho
 }
 
 /// The open loop, from one task: turn `k` belongs to pair `k mod n` and falls due at `start + k / per_sec` (shifted
-/// by any stall of this process, see [`resume_after_stall`]). The task waits for each turn by yielding, not on a timer: tokio's timers fire on whole milliseconds, which would send each
-/// millisecond's messages as one burst and time the queue behind the burst rather than the relay. Yielding lets the
-/// receivers and the I/O driver run in between; it keeps this generator's core busy, as its CPU figure shows.
+/// by any stall of this process, see [`resume_after_stall`]). The task waits for each turn by yielding, not on a timer:
+/// tokio's timers fire on whole milliseconds, which would send each millisecond's messages as one burst and time the
+/// queue behind the burst rather than the relay. Yielding lets the receivers and the I/O driver run in between; it keeps
+/// this generator's core busy, as its CPU figure shows.
 async fn send_paced(senders: Vec<(SplitSink<Ws, Message>, Plan)>, per_sec: f64, start: Instant, until: Instant) -> Vec<Sent> {
     /// One pair's sender and its count so far.
     struct Paced {

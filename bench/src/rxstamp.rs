@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The kernel's receive time of the latest bytes read from a [`Stamped`] socket, in nanoseconds of
-/// [`crate::wsclient::now_ns`]'s clock (the realtime clock), or 0 before any arrived with a stamp.
+/// [`crate::wsclient::now_ns`]'s clock (the realtime clock), or 0 when they came without one: the kernel turns stamping
+/// on a moment after the first socket asks (a deferred switch), so the very first bytes may be unstamped.
 #[derive(Clone, Debug, Default)]
 pub struct RxClock(Arc<AtomicU64>);
 
@@ -73,9 +74,8 @@ impl AsyncRead for Stamped {
             ready!(this.tcp.poll_read_ready(cx))?;
             match this.receive(buf.initialize_unfilled()) {
                 Ok((n, stamp)) => {
-                    if let Some(ns) = stamp {
-                        this.clock.0.store(ns, Ordering::Relaxed);
-                    }
+                    // Unstamped bytes (sent before the kernel turned stamping on) must not inherit an older read's time.
+                    this.clock.0.store(stamp.unwrap_or(0), Ordering::Relaxed);
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -116,6 +116,17 @@ mod tests {
         let clock = stamped.clock();
         let mut server = accepted.unwrap().0;
         assert_eq!(clock.latest_ns(), 0);
+        // Until the kernel has switched stamping on, bytes come unstamped (and the clock says so, with 0).
+        let mut one = [0u8; 1];
+        for _ in 0..200 {
+            server.write_all(b"w").await.unwrap();
+            stamped.read_exact(&mut one).await.unwrap();
+            if clock.latest_ns() != 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_ne!(clock.latest_ns(), 0, "the kernel never stamped a read");
         let before = now_ns();
         server.write_all(b"hello").await.unwrap();
         let written = now_ns();
