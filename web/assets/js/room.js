@@ -261,10 +261,13 @@ class Room {
       if (this.consult.mode === "video") pc.addTransceiver("video", { direction: "recvonly" });
     }
     pc.onnegotiationneeded = async () => {
+      // The server says who offers, so offers never cross: the polite side answers the first offer and only offers
+      // itself after that (a later change of its own). Crossed first offers could leave its answer without candidates.
+      if (polite && !pc.remoteDescription) return;
       try {
         link.makingOffer = true;
         await pc.setLocalDescription();
-        this.signal.send({ type: "offer", to: peerId, sdp: pc.localDescription.sdp });
+        this.sendDescription(peerId, pc.localDescription);
       } catch (err) {
         console.error("offer failed", err);
       } finally {
@@ -321,8 +324,17 @@ class Room {
     await pc.setRemoteDescription(description);
     if (description.type === "offer") {
       await pc.setLocalDescription();
-      this.signal.send({ type: "answer", to: msg.from, sdp: pc.localDescription.sdp });
+      this.sendDescription(msg.from, pc.localDescription);
     }
+  }
+
+  /**
+   * Sends what setLocalDescription() made, as what it made. When our own negotiation falls due just as the other side's
+   * offer is applied, its setLocalDescription() answers that offer, and the one meant to answer it then makes a fresh
+   * offer (seen in Chromium): sent under fixed types, the two crossed and the call never connected.
+   */
+  sendDescription(peerId, description) {
+    this.signal.send({ type: description.type, to: peerId, sdp: description.sdp });
   }
 
   async onCandidate(msg) {
