@@ -329,9 +329,9 @@ class Room {
   }
 
   /**
-   * Sends what setLocalDescription() made, as what it made. When our own negotiation falls due just as the other side's
-   * offer is applied, its setLocalDescription() answers that offer, and the one meant to answer it then makes a fresh
-   * offer (seen in Chromium): sent under fixed types, the two crossed and the call never connected.
+   * Sends what setLocalDescription() made, as what it made: in a state the page did not foresee (an offer applied while
+   * a negotiation of its own was under way) it answers where an offer was meant, or the reverse, and a fixed type would
+   * mislabel it.
    */
   sendDescription(peerId, description) {
     this.signal.send({ type: description.type, to: peerId, sdp: description.sdp });
