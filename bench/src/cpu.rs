@@ -25,17 +25,58 @@ pub fn load_text(load: Option<f64>) -> String {
     load.map_or("?".into(), |l| format!("{l:.2}"))
 }
 
-/// CPU use of the server and of this process over one workload.
+/// The PostgreSQL backends serving `database` (their titles read `postgres: [CLUSTER: ]USER DATABASE ...`) and their
+/// CPU time so far.
+fn backends_cpu(database: &str) -> Vec<(u32, Duration)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let title = String::from_utf8_lossy(&title);
+        title.strip_prefix("postgres: ")?.split_whitespace().any(|word| word == database).then_some(())?;
+        Some((pid, process_cpu(pid)?))
+    })
+    .collect()
+}
+
+/// CPU use of the server, of its database's backends (PostgreSQL) and of this process over one workload.
 pub struct Meter {
     server_pid: Option<u32>,
     started: Instant,
     server: Option<Duration>,
     bench: Option<Duration>,
+    /// The database's name and its backends' CPU time at the start.
+    database: Option<(String, Vec<(u32, Duration)>)>,
 }
 
 impl Meter {
     pub fn start(server_pid: Option<u32>) -> Self {
-        Self { server_pid, started: Instant::now(), server: server_pid.and_then(process_cpu), bench: process_cpu(std::process::id()) }
+        Self {
+            server_pid,
+            started: Instant::now(),
+            server: server_pid.and_then(process_cpu),
+            bench: process_cpu(std::process::id()),
+            database: None,
+        }
+    }
+
+    /// Also meters the PostgreSQL backends serving `database` (a pool keeps them for the run; a backend that
+    /// starts during it counts from zero, one that ends during it is lost, which the pool's idle timeout prevents).
+    pub fn with_database(mut self, database: &str) -> Self {
+        self.database = Some((database.to_owned(), backends_cpu(database)));
+        self
+    }
+
+    /// CPU time used since `start` by the server and by the database's backends, if metered.
+    pub fn used(&self) -> (Option<Duration>, Option<Duration>) {
+        let server = self.server.zip(self.server_pid.and_then(process_cpu)).map(|(a, b)| b.saturating_sub(a));
+        let database = self.database.as_ref().map(|(name, before)| {
+            backends_cpu(name)
+                .into_iter()
+                .map(|(pid, now)| now.saturating_sub(before.iter().find(|(p, _)| *p == pid).map_or(Duration::ZERO, |(_, t)| *t)))
+                .sum()
+        });
+        (server, database)
     }
 
     /// Cores used since `start`, e.g. `cpu: server 1.52, bench 0.41 cores`.

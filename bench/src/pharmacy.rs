@@ -107,6 +107,12 @@ async fn routing_decisions(url: &str, places: &[Place], rng: &mut StdRng) -> Res
     Ok(sample)
 }
 
+/// The database a connection URL names: `.../NAME?options`.
+fn database_name(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// The people of the flows and where the staffed pharmacies are.
 struct Cast {
     doctor: HeaderValue,
@@ -132,11 +138,22 @@ async fn measure(engine: Engine, server: &Server, url: &str, args: &PharmacyArgs
     let (routing, _, _) = run_flows(server, cast.clone(), solo, 1).await?;
     eprintln!("[{backend}] {} flows, {} at a time", consults.len(), args.concurrency);
     let meter = Meter::start(server.pid());
+    let meter = match engine {
+        Engine::Postgres => meter.with_database(database_name(url)),
+        Engine::Sqlite => meter,
+    };
     let (_, flows, elapsed) = run_flows(server, cast, consults, args.concurrency as usize).await?;
     let per_sec = flows.latencies_ns.len() as f64 / elapsed.as_secs_f64();
+    let per_flow = |cpu: Option<Duration>| cpu.map(|c| c.as_secs_f64() * 1e3 / flows.latencies_ns.len().max(1) as f64);
+    let (server_ms, database_ms) = meter.used();
+    let costs = match (per_flow(server_ms), per_flow(database_ms)) {
+        (Some(s), Some(d)) => format!("CPU per flow: server {s:.2} ms, PostgreSQL backends {d:.2} ms; "),
+        (Some(s), None) => format!("CPU per flow: server {s:.2} ms; "),
+        _ => String::new(),
+    };
     let target = (engine == Engine::Postgres).then_some(FLOWS_PER_SEC_PG);
     let mut flow_row = Row::new("whole flow (5 requests)", backend, args.concurrency as usize, &flows).note(format!(
-        "{per_sec:.0} flows/s over {:.1} s; {}",
+        "{per_sec:.0} flows/s over {:.1} s; {costs}{}",
         elapsed.as_secs_f64(),
         meter.summary()
     ));
@@ -298,4 +315,15 @@ async fn one_flow(conn: &mut Conn, cast: &Cast, consult: &str, who: usize, n: us
             .await?;
     }
     Ok((routing, started.elapsed().as_nanos() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_name;
+
+    #[test]
+    fn the_database_is_the_last_segment_of_the_path() {
+        assert_eq!(database_name("postgres://postgres@/vaidya_bench_1?host=/var/run/postgresql"), "vaidya_bench_1");
+        assert_eq!(database_name("postgres://postgres@127.0.0.1:5432/test"), "test");
+    }
 }
