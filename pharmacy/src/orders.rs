@@ -64,15 +64,28 @@ macro_rules! order_columns {
     };
 }
 
-/// Where they come from: the order `o`, its patient, holder, prescription and prescriber.
-macro_rules! order_from {
+/// What an order `o` is shown with: its patient, holder, prescription and prescriber.
+macro_rules! order_joins {
     () => {
-        "orders o JOIN patients p ON p.health_id = o.patient_health_id LEFT JOIN facilities f ON f.id = o.pharmacy_id \
+        "JOIN patients p ON p.health_id = o.patient_health_id LEFT JOIN facilities f ON f.id = o.pharmacy_id \
          JOIN prescriptions x ON x.id = o.prescription_id JOIN providers d ON d.id = x.doctor_id"
     };
 }
 
-pub(crate) const SELECT_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM ", order_from!());
+/// Orders `o` and what they are shown with, for lists.
+pub(crate) const SELECT_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM orders o ", order_joins!());
+
+/// Order `$1` as `o`, found by its primary key before anything is joined to it. Left to itself, PostgreSQL may start
+/// from the holder check (the caller's pharmacies) and walk every order of the pharmacy to find this one, a walk that
+/// grows with the pharmacy's history. A subquery with a LIMIT is not merged into the join (on both engines), which rules
+/// that plan out; the id is unique, so the limit leaves nothing behind.
+macro_rules! one_order_from {
+    () => {
+        concat!("(SELECT * FROM orders WHERE id = $1 LIMIT 1) o ", order_joins!())
+    };
+}
+
+const SELECT_ONE_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM ", one_order_from!());
 
 /// The turns of order `t` (the query in `{order}`), one row each, for reading an order and its history in one query.
 const WITH_TURNS: &str = "SELECT t.*, h.pharmacy_id AS turn_pharmacy_id, hf.name AS turn_pharmacy_name, h.routed_at AS turn_routed_at, \
@@ -131,12 +144,24 @@ fn holder_check(role: Option<Role>, subject: &str) -> Option<String> {
     }
 }
 
+/// The query `OrderRow::load_checked` runs for a caller of `role`: the order id is `$1`, the session check's values
+/// (see [`SessionCheck::join`]) `$2` to `$5`. Public so that tests can look at its plan.
+pub fn load_checked_sql(role: Role) -> Option<String> {
+    let order = format!(
+        concat!("SELECT ", order_columns!(), ", {me} FROM ", one_order_from!(), " {session} WHERE {holder}"),
+        me = SessionCheck::COLUMNS,
+        session = SessionCheck::join(2),
+        holder = holder_check(Some(role), "me.subject_id")?,
+    );
+    Some(WITH_TURNS.replace("{order}", &order))
+}
+
 impl OrderRow {
     pub async fn load(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Self>> {
         if uuid::Uuid::parse_str(id).is_err() {
             return Ok(None);
         }
-        let sql = WITH_TURNS.replace("{order}", &format!("{SELECT_ORDER} WHERE o.id = $1"));
+        let sql = WITH_TURNS.replace("{order}", SELECT_ONE_ORDER);
         let rows: Vec<TurnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(conn).await?;
         Ok(gather(rows).map(|(order, _)| order))
     }
@@ -148,22 +173,16 @@ impl OrderRow {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ApiError::not_found());
         }
-        let sql = WITH_TURNS.replace("{order}", &format!("{SELECT_ORDER} WHERE o.id = $1 AND {holder}"));
+        let sql = WITH_TURNS.replace("{order}", &format!("{SELECT_ONE_ORDER} WHERE {holder}"));
         let rows: Vec<TurnRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(&user.subject_id).fetch_all(conn).await?;
         gather(rows).map(|(order, _)| order).ok_or_else(ApiError::not_found)
     }
 
     /// `load_for` a caller whose session this same query checks: the order and the caller, or 401, or 404.
     pub async fn load_checked(conn: &mut AnyConnection, id: &str, caller: &Caller) -> ApiResult<(Self, AuthUser)> {
-        let holder = holder_check(caller.role(), "me.subject_id");
-        let Some(holder) = holder.filter(|_| uuid::Uuid::parse_str(id).is_ok()) else { return Err(caller.not_found(conn).await) };
-        let order = format!(
-            concat!("SELECT ", order_columns!(), ", {me} FROM ", order_from!(), " {session} WHERE o.id = $1 AND {holder}"),
-            me = SessionCheck::COLUMNS,
-            session = SessionCheck::join(2),
-            holder = holder,
-        );
-        let query = sqlx::query_as(sqlx::AssertSqlSafe(WITH_TURNS.replace("{order}", &order))).bind(id);
+        let sql = caller.role().and_then(load_checked_sql);
+        let Some(sql) = sql.filter(|_| uuid::Uuid::parse_str(id).is_ok()) else { return Err(caller.not_found(conn).await) };
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id);
         let rows: Vec<TurnRow> = caller.session().bind(query).fetch_all(&mut *conn).await?;
         match gather(rows) {
             Some((order, Some(me))) => Ok((order, caller.user(me))),
@@ -197,11 +216,15 @@ impl OrderRow {
     }
 }
 
-/// The query of the accounts of the verified pharmacists of pharmacy `pharmacy` (a placeholder).
-fn pharmacists_of(pharmacy: &str) -> String {
+/// The query of the accounts of the verified pharmacists of pharmacy `pharmacy` (a placeholder): the pharmacy's staff,
+/// each looked up by primary key. Joined freely, or with the role in the lookup's WHERE, PostgreSQL may walk every
+/// pharmacist in the country (the role index) instead, on every change of every order. A scalar subquery is never
+/// turned into a join, and with only the id to go on it has one index to use (on both engines).
+pub fn pharmacists_of(pharmacy: &str) -> String {
     format!(
-        "SELECT p.account_id FROM provider_facilities pf JOIN providers p ON p.id = pf.provider_id \
-         WHERE pf.facility_id = {pharmacy} AND p.role = 'pharmacist' AND p.status = 'verified'"
+        "SELECT account_id FROM (SELECT (SELECT CASE WHEN role = 'pharmacist' AND status = 'verified' THEN account_id END \
+         FROM providers WHERE id = pf.provider_id) AS account_id FROM provider_facilities pf WHERE pf.facility_id = {pharmacy}) staff \
+         WHERE account_id IS NOT NULL"
     )
 }
 

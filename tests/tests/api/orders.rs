@@ -362,3 +362,72 @@ async fn random_interleavings_by_several_pharmacies_keep_the_invariants() {
         assert_eq!(statuses.last().map(String::as_str), Some(stored.as_str()), "the feed ends where the order is: {statuses:?}");
     }
 }
+
+/// A value to bind to a query whose plan is asked for.
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// The plan the database makes for `sql` with `binds`, as text.
+async fn plan_of(app: &TestApp, sql: &str, binds: &[Bind<'_>]) -> String {
+    use sqlx::Row;
+    let (explain, column) = if app.db.is_postgres() { ("EXPLAIN", "QUERY PLAN") } else { ("EXPLAIN QUERY PLAN", "detail") };
+    let explain = format!("{explain} {sql}");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(explain.as_str()));
+    for bind in binds {
+        query = match bind {
+            Bind::Text(t) => query.bind(*t),
+            Bind::Int(i) => query.bind(*i),
+        };
+    }
+    let rows = query.fetch_all(app.registry.db.reader()).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String, _>(column).unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+/// Each step of an order reads the order and the pharmacists to notify by key. On tables without statistics (a new
+/// database, or PostgreSQL without autovacuum) the planner once chose to walk the pharmacy's order history
+/// (`orders_pharmacy`, from the caller's pharmacies) to find one order, and every pharmacist in the country
+/// (`providers_role_speciality`) to find one pharmacy's: work that grows with the country, on every step.
+#[tokio::test]
+async fn order_steps_find_the_order_and_the_pharmacists_by_key() {
+    let app = TestApp::spawn().await;
+    let c = app.clinic().await;
+    let [near, _, _] = three_pharmacies(&app).await;
+    let prescription = app.prescription(&c).await;
+    let order = order(&app, &c, &prescription).await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let db = app.registry.db.reader();
+    // The pharmacy's history: orders it has dispensed before.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) \
+         INSERT INTO orders (id, prescription_id, patient_health_id, pharmacy_id, status, fulfilment, origin_lat, origin_lon, version, created_at, updated_at) \
+         SELECT o.id || '-' || n.i, o.prescription_id, o.patient_health_id, o.pharmacy_id, 'dispensed', o.fulfilment, o.origin_lat, o.origin_lon, 4, \
+         o.created_at, o.updated_at FROM orders o CROSS JOIN n WHERE o.id = $1",
+    )
+    .bind(order_id)
+    .execute(db)
+    .await
+    .unwrap();
+    // The pharmacist's live session, as the step's query checks it.
+    let (account, session): (String, String) = sqlx::query_as(
+        "SELECT s.account_id, s.id FROM sessions s JOIN accounts a ON a.id = s.account_id JOIN provider_facilities pf \
+         ON pf.provider_id = a.subject_id WHERE pf.facility_id = $1 ORDER BY s.id DESC LIMIT 1",
+    )
+    .bind(&near.facility_id)
+    .fetch_one(db)
+    .await
+    .unwrap();
+
+    let load = vaidya_pharmacy::orders::load_checked_sql(vaidya_registry::auth::Role::Pharmacist).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let binds = [Bind::Text(order_id), Bind::Text(&account), Bind::Text("pharmacist"), Bind::Text(&session), Bind::Int(now)];
+    let load = plan_of(&app, &load, &binds).await;
+    assert!(!load.contains("orders_pharmacy"), "the order is found through its pharmacy's orders:\n{load}");
+    let notify = plan_of(&app, &vaidya_pharmacy::orders::pharmacists_of("$1"), &[Bind::Text(&near.facility_id)]).await;
+    assert!(!notify.contains("providers_role_speciality"), "the pharmacists are found among all pharmacists:\n{notify}");
+    if app.db.is_postgres() {
+        assert!(load.contains("orders_pkey"), "the order is not found by its key:\n{load}");
+        assert!(notify.contains("providers_pkey"), "the pharmacists are not found by key:\n{notify}");
+    }
+}
