@@ -76,9 +76,10 @@ macro_rules! order_joins {
 pub(crate) const SELECT_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM orders o ", order_joins!());
 
 /// Order `$1` as `o`, found by its primary key before anything is joined to it. Left to itself, PostgreSQL may start
-/// from the holder check (the caller's pharmacies) and walk every order of the pharmacy to find this one, a walk that
-/// grows with the pharmacy's history. A subquery with a LIMIT is not merged into the join (on both engines), which rules
-/// that plan out; the id is unique, so the limit leaves nothing behind.
+/// from the holder check (the caller's pharmacies) and walk every order of the pharmacy to find this one: it did so on
+/// tables without statistics, and a connection keeps the plan of its prepared statement while the pharmacy's history
+/// grows. A subquery with a LIMIT is not merged into the join (on both engines), which rules that plan out whatever
+/// the planner believes; the id is unique, so the limit leaves nothing behind.
 macro_rules! one_order_from {
     () => {
         concat!("(SELECT * FROM orders WHERE id = $1 LIMIT 1) o ", order_joins!())
@@ -218,8 +219,9 @@ impl OrderRow {
 
 /// The query of the accounts of the verified pharmacists of pharmacy `pharmacy` (a placeholder): the pharmacy's staff,
 /// each looked up by primary key. Joined freely, or with the role in the lookup's WHERE, PostgreSQL may walk every
-/// pharmacist in the country (the role index) instead, on every change of every order. A scalar subquery is never
-/// turned into a join, and with only the id to go on it has one index to use (on both engines).
+/// verified pharmacist (the role index) instead, on every change of every order, and did so on tables without
+/// statistics. A scalar subquery is never turned into a join, and with only the id to go on it has one index to use
+/// (on both engines).
 pub fn pharmacists_of(pharmacy: &str) -> String {
     format!(
         "SELECT account_id FROM (SELECT (SELECT CASE WHEN role = 'pharmacist' AND status = 'verified' THEN account_id END \

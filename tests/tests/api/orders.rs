@@ -386,9 +386,9 @@ async fn plan_of(app: &TestApp, sql: &str, binds: &[Bind<'_>]) -> String {
 }
 
 /// Each step of an order reads the order and the pharmacists to notify by key. On tables without statistics (a new
-/// database, or PostgreSQL without autovacuum) the planner once chose to walk the pharmacy's order history
-/// (`orders_pharmacy`, from the caller's pharmacies) to find one order, and every pharmacist in the country
-/// (`providers_role_speciality`) to find one pharmacy's: work that grows with the country, on every step.
+/// database, or PostgreSQL without autovacuum, as here) the planner chose to walk the pharmacy's order history
+/// (`orders_pharmacy`, from the caller's pharmacies) to find one order, and every verified pharmacist
+/// (`providers_role_speciality`) to find one pharmacy's, and each connection kept those plans while the tables grew.
 #[tokio::test]
 async fn order_steps_find_the_order_and_the_pharmacists_by_key() {
     let app = TestApp::spawn().await;
