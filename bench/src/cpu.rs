@@ -69,7 +69,7 @@ impl Meter {
 
     /// CPU time used since `start` by the server and by the database's backends, if metered.
     pub fn used(&self) -> (Option<Duration>, Option<Duration>) {
-        let server = self.server.zip(self.server_pid.and_then(process_cpu)).map(|(a, b)| b.saturating_sub(a));
+        let server = since(self.server, self.server_pid);
         let database = self.database.as_ref().map(|(name, before)| {
             backends_cpu(name)
                 .into_iter()
@@ -82,10 +82,16 @@ impl Meter {
     /// Cores used since `start`, e.g. `cpu: server 1.52, bench 0.41 cores`.
     pub fn summary(&self) -> String {
         let wall = self.started.elapsed().as_secs_f64();
-        let cores = |before: Option<Duration>, pid: Option<u32>| match (before, pid.and_then(process_cpu)) {
-            (Some(a), Some(b)) if wall > 0.0 => format!("{:.2}", b.saturating_sub(a).as_secs_f64() / wall),
+        let cores = |used: Option<Duration>| match used {
+            Some(used) if wall > 0.0 => format!("{:.2}", used.as_secs_f64() / wall),
             _ => "?".into(),
         };
-        format!("cpu: server {}, bench {} cores", cores(self.server, self.server_pid), cores(self.bench, Some(std::process::id())))
+        let bench = since(self.bench, Some(std::process::id()));
+        format!("cpu: server {}, bench {} cores", cores(since(self.server, self.server_pid)), cores(bench))
     }
+}
+
+/// CPU time process `pid` used since it stood at `before`.
+fn since(before: Option<Duration>, pid: Option<u32>) -> Option<Duration> {
+    Some(pid.and_then(process_cpu)?.saturating_sub(before?))
 }
