@@ -4,6 +4,12 @@
 //! its next statement, which sqlx makes wait for every answer still due; one with something still to send (an
 //! abandoned transaction's rollback) goes back to the pool, whose ping sends it at once; and one parked for a while
 //! is pinged before it is lent again, as the pool does with its own.
+//!
+//! Leases hold a share of the pool, never all of it, and ask it for one connection at a time: whatever takes
+//! connections from the pool directly (transactions of handlers and background tasks, the audit chainer, the
+//! deadline sweeper) finds one free, or waits in a short queue, however busy the leased requests are. Before this, a
+//! busy node parked and lent the whole pool and kept its queue full of asks for connections no request was still
+//! waiting for: the chainer and the sweeper waited there until they timed out, for as long as the load lasted.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
@@ -16,8 +22,9 @@ use tokio::sync::{Notify, oneshot};
 /// A connection parked longer than this is pinged before it is lent again (as the pool's `before_acquire` does).
 pub const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
-/// Lends connections of `pool`, keeping up to `cap` of them parked between requests. The rest of the pool stays
-/// free for whatever borrows from it directly (transactions of the background tasks), so those never wait on parked ones.
+/// Lends connections of `pool`, keeping up to `cap` of them parked between requests, and holding (parked or lent)
+/// at most a share of the pool: a quarter of it, one connection at least, stays free for those that borrow from it
+/// directly.
 #[derive(Clone, Debug)]
 pub struct Leases {
     inner: Arc<Inner>,
@@ -27,80 +34,127 @@ pub struct Leases {
 struct Inner {
     pool: AnyPool,
     cap: usize,
-    parked: Mutex<Parked>,
-    /// Signalled whenever a connection is parked, for a borrower waiting on the pool meanwhile.
+    /// The most connections parked and lent at once.
+    share: usize,
+    state: Mutex<State>,
+    /// Signalled whenever a connection is parked, goes back to the pool or could not be had, for borrowers waiting.
     returned: Notify,
 }
 
 #[derive(Debug, Default)]
-struct Parked {
-    conns: Vec<(PoolConnection<Any>, Instant)>,
+struct State {
+    parked: Vec<(PoolConnection<Any>, Instant)>,
+    /// Connections taken from the pool and not handed back: parked or lent.
+    held: usize,
+    /// Whether an ask to the pool is under way (one at a time keeps the pool's queue short).
+    asking: bool,
     /// Once the pool is closing, connections go back to it, so that closing does not wait for them forever.
     closed: bool,
 }
 
+/// What a borrower does next.
+enum Next {
+    Take(PoolConnection<Any>, Instant),
+    Ask,
+    Wait,
+}
+
 impl Leases {
+    /// Leases over `pool`, which should allow at least two connections (one of them stays free of leases).
     pub fn new(pool: AnyPool, cap: usize) -> Self {
-        Self { inner: Arc::new(Inner { pool, cap, parked: Mutex::default(), returned: Notify::new() }) }
+        let max = pool.options().get_max_connections() as usize;
+        let share = max.saturating_sub((max / 4).max(1)).max(1);
+        let inner = Inner { pool, cap: cap.min(share), share, state: Mutex::default(), returned: Notify::new() };
+        Self { inner: Arc::new(inner) }
     }
 
-    /// A connection: the last one parked, or a fresh one from the pool, whichever comes first.
+    /// A connection: the last one parked, or one the pool gives, whichever comes first; `PoolTimedOut` when none
+    /// comes within the pool's acquire timeout.
     ///
-    /// The pool is asked at most once per call, in a task of its own: its answer may be a connection it is opening,
-    /// and dropping that halfway (because a parked one came first) would abandon the new backend before it started,
-    /// so that a busy node never grew its pool and kept the database forking backends for nothing (hundreds a
-    /// second, until connecting failed with EAGAIN on a full listen queue). A connection the caller no longer
-    /// wants is parked or handed back like any other.
+    /// The pool is asked in a task of its own, and its answer is parked for whoever waits: the answer may be a
+    /// connection it is opening, and dropping that halfway (because a parked one came first) would abandon the new
+    /// backend before it started, so that a busy node never grew its pool and kept the database forking backends
+    /// for nothing (hundreds a second, until connecting failed with EAGAIN on a full listen queue).
     pub async fn lease(&self) -> Result<Lease, sqlx::Error> {
-        let mut asked: Option<oneshot::Receiver<Result<PoolConnection<Any>, sqlx::Error>>> = None;
+        let deadline = tokio::time::Instant::now() + self.inner.pool.options().get_acquire_timeout();
         loop {
             let returned = self.inner.returned.notified();
-            if let Some((mut conn, since)) = self.inner.take() {
-                if since.elapsed() < TRUSTED_IDLE || conn.ping().await.is_ok() {
-                    return Ok(self.lent(conn));
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            let asked = match self.inner.next() {
+                Next::Take(mut conn, since) => {
+                    if since.elapsed() < TRUSTED_IDLE || conn.ping().await.is_ok() {
+                        return Ok(Lease { conn: Some(conn), home: self.inner.clone() });
+                    }
+                    // Gone while parked (a restart, an idle timeout): the pool replaces it.
+                    conn.close_on_drop();
+                    self.inner.release(conn);
+                    continue;
                 }
-                // Gone while parked (a restart, an idle timeout): the pool replaces it.
-                conn.close_on_drop();
-                continue;
-            }
-            let answer = asked.get_or_insert_with(|| self.ask_pool());
+                Next::Ask => Some(self.ask_pool()),
+                Next::Wait => None,
+            };
+            // The borrower that asked hears why the pool gave nothing; the others wait on, and one of them asks again.
+            let answer = async {
+                match asked {
+                    Some(answer) => answer.await.unwrap_or(Ok(())),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                conn = answer => {
-                    let conn = conn.map_err(|_| sqlx::Error::PoolClosed)??;
-                    return Ok(self.lent(conn));
-                }
+                answer = answer => answer?,
                 () = returned => {}
+                () = tokio::time::sleep_until(deadline) => return Err(sqlx::Error::PoolTimedOut),
             }
         }
     }
 
-    fn ask_pool(&self) -> oneshot::Receiver<Result<PoolConnection<Any>, sqlx::Error>> {
+    fn ask_pool(&self) -> oneshot::Receiver<Result<(), sqlx::Error>> {
         let (tell, answer) = oneshot::channel();
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let got = inner.pool.acquire().await;
-            if let Err(Ok(unwanted)) = tell.send(got) {
-                inner.give_back(unwanted);
+            let mut state = inner.state.lock().expect("lease state lock");
+            state.asking = false;
+            match got {
+                // For whoever is waiting, even beyond the cap: someone was when the ask began.
+                Ok(conn) => {
+                    state.held += 1;
+                    state.parked.push((conn, Instant::now()));
+                    drop(state);
+                    inner.returned.notify_one();
+                    let _ = tell.send(Ok(()));
+                }
+                Err(err) => {
+                    drop(state);
+                    inner.returned.notify_waiters();
+                    let _ = tell.send(Err(err));
+                }
             }
         });
         answer
     }
 
-    fn lent(&self, conn: PoolConnection<Any>) -> Lease {
-        Lease { conn: Some(conn), home: self.inner.clone() }
-    }
-
     /// Hands every parked connection back to the pool and parks none from now on; call before closing the pool.
     pub fn close(&self) {
-        let mut parked = self.inner.parked.lock().expect("parked connections lock");
-        parked.closed = true;
-        parked.conns.clear();
+        let mut state = self.inner.state.lock().expect("lease state lock");
+        state.closed = true;
+        state.held -= state.parked.len();
+        state.parked.clear();
     }
 }
 
 impl Inner {
-    fn take(&self) -> Option<(PoolConnection<Any>, Instant)> {
-        self.parked.lock().expect("parked connections lock").conns.pop()
+    fn next(&self) -> Next {
+        let mut state = self.state.lock().expect("lease state lock");
+        if let Some((conn, since)) = state.parked.pop() {
+            return Next::Take(conn, since);
+        }
+        if state.asking || state.held >= self.share {
+            return Next::Wait;
+        }
+        state.asking = true;
+        Next::Ask
     }
 
     /// Parks `conn`, or gives it back to the pool when enough are parked or the pool is closing, or when it has
@@ -108,14 +162,21 @@ impl Inner {
     /// would wait, locks held, for the connection's next statement; the pool's ping on return sends it at once.
     fn give_back(&self, conn: PoolConnection<Any>) {
         let unsettled = conn.is_in_transaction() || conn.should_flush();
-        let mut parked = self.parked.lock().expect("parked connections lock");
-        if unsettled || parked.closed || parked.conns.len() >= self.cap {
-            drop(parked);
-            drop(conn);
+        let mut state = self.state.lock().expect("lease state lock");
+        if unsettled || state.closed || state.parked.len() >= self.cap {
+            drop(state);
+            self.release(conn);
             return;
         }
-        parked.conns.push((conn, Instant::now()));
-        drop(parked);
+        state.parked.push((conn, Instant::now()));
+        drop(state);
+        self.returned.notify_one();
+    }
+
+    /// Hands `conn` back to the pool: the share it held is free for a waiting borrower to ask for.
+    fn release(&self, conn: PoolConnection<Any>) {
+        self.state.lock().expect("lease state lock").held -= 1;
+        drop(conn);
         self.returned.notify_one();
     }
 }
@@ -188,8 +249,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_borrower_waiting_on_an_exhausted_pool_gets_a_parked_connection() {
-        let pool = pool(1).await;
+    async fn a_borrower_waiting_on_the_leases_whole_share_gets_a_parked_connection() {
+        let pool = pool(2).await;
         let leases = Leases::new(pool.clone(), 1);
         let held = leases.lease().await.unwrap();
         let waiting = tokio::spawn({
@@ -197,7 +258,7 @@ mod tests {
             async move { leases.lease().await.map(|_| ()) }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished(), "the only connection is lent");
+        assert!(!waiting.is_finished(), "the leases' whole share (one of two) is lent");
         drop(held);
         tokio::time::timeout(Duration::from_secs(2), waiting).await.expect("handed on at once").unwrap().unwrap();
     }
@@ -208,7 +269,7 @@ mod tests {
         sqlx::any::install_default_drivers();
         let opened = Arc::new(AtomicUsize::new(0));
         let pool = AnyPoolOptions::new()
-            .max_connections(2)
+            .max_connections(3)
             .after_connect({
                 let opened = opened.clone();
                 move |_conn, _meta| {
@@ -235,12 +296,41 @@ mod tests {
         let _second = second.unwrap().unwrap();
         // The connection the pool was opening for the waiter is finished and parked, not abandoned halfway.
         let settled = async {
-            while opened.load(Ordering::SeqCst) != 2 || leases.inner.parked.lock().unwrap().conns.len() != 1 {
+            while opened.load(Ordering::SeqCst) != 2 || leases.inner.state.lock().unwrap().parked.len() != 1 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(2), settled).await.expect("the pool's new connection is kept");
         assert_eq!(pool.size(), 2);
+    }
+
+    #[tokio::test]
+    async fn busy_borrowers_leave_a_connection_free_for_the_pool_s_direct_users() {
+        let pool = pool(4).await;
+        let leases = Leases::new(pool.clone(), 2);
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let mut borrowers = Vec::new();
+        for _ in 0..12 {
+            let (leases, busy) = (leases.clone(), busy.clone());
+            borrowers.push(tokio::spawn(async move {
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    let conn = leases.lease().await.expect("a lease");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    drop(conn);
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..20 {
+            let direct = tokio::time::timeout(Duration::from_secs(2), pool.acquire()).await;
+            drop(direct.expect("a direct borrower is not kept waiting behind the leases").expect("a connection"));
+            let held = leases.inner.state.lock().unwrap().held;
+            assert!(held <= 3, "leases hold {held} of 4 connections");
+        }
+        busy.store(false, std::sync::atomic::Ordering::Relaxed);
+        for b in borrowers {
+            b.await.unwrap();
+        }
     }
 
     #[tokio::test]

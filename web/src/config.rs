@@ -54,8 +54,8 @@ pub struct ServeConfig {
     #[arg(long, env = "VAIDYA_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
-    /// Largest database connection pool.
-    #[arg(long, env = "VAIDYA_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Largest database connection pool (at least 2: requests never hold all of it).
+    #[arg(long, env = "VAIDYA_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub db_max_connections: u32,
 
     /// Suffix of health addresses (`handle@SUFFIX`).
