@@ -241,6 +241,32 @@ async fn verify_reports_every_event_in_the_chain() {
 }
 
 #[tokio::test]
+async fn events_beyond_one_chaining_pass_are_all_linked_in_order() {
+    use vaidya_registry::audit::{self, AuditEvent};
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // More than two passes of the chainer, recorded at once as a burst of requests would leave them.
+    let mut tx = app.registry.db.begin().await.unwrap();
+    for i in 0..4500 {
+        audit::record(&mut tx, &AuditEvent::new(None, "burst", "test", Some(format!("burst-{i}")))).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["events"].as_i64().unwrap(), event_count(&app).await, "every event is linked: {report}");
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(app.registry.db.reader()).await.unwrap();
+    assert_eq!(pending, 0, "nothing is left pending");
+    // Linked in the order they were recorded (ids are time-ordered).
+    let order: Vec<String> = sqlx::query_scalar(
+        "SELECT e.resource_id FROM audit_chain c JOIN audit_events e ON e.id = c.event_id WHERE e.action = 'burst' ORDER BY c.seq",
+    )
+    .fetch_all(app.registry.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(order, (0..4500).map(|i| format!("burst-{i}")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn only_admins_verify_the_chain() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
