@@ -146,6 +146,7 @@ async fn measure(engine: Engine, server: &Server, url: &str, args: &PharmacyArgs
     let per_sec = flows.latencies_ns.len() as f64 / elapsed.as_secs_f64();
     let per_flow = |cpu: Option<Duration>| cpu.map(|c| c.as_secs_f64() * 1e3 / flows.latencies_ns.len().max(1) as f64);
     let (server_ms, database_ms) = meter.used();
+    let unlinked = audit_backlog(url).await?;
     let costs = match (per_flow(server_ms), per_flow(database_ms)) {
         (Some(s), Some(d)) => format!("CPU per flow: server {s:.2} ms, PostgreSQL backends {d:.2} ms; "),
         (Some(s), None) => format!("CPU per flow: server {s:.2} ms; "),
@@ -154,7 +155,7 @@ async fn measure(engine: Engine, server: &Server, url: &str, args: &PharmacyArgs
     let target = (engine == Engine::Postgres).then_some(FLOWS_PER_SEC_PG);
     let beside = if target.is_none() { " (reported beside PostgreSQL's target)" } else { "" };
     let mut flow_row = Row::new("whole flow (5 requests)", backend, args.concurrency as usize, &flows).note(format!(
-        "{per_sec:.0} flows/s{beside} over {:.1} s; {costs}{}",
+        "{per_sec:.0} flows/s{beside} over {:.1} s; {costs}{}; audit events not yet in the hash chain at the end: {unlinked}",
         elapsed.as_secs_f64(),
         meter.summary()
     ));
@@ -245,6 +246,14 @@ async fn seed_consults(url: &str, cast: &Cast, count: usize) -> Result<Vec<(Stri
     tx.commit().await?;
     db.close().await?;
     Ok(out)
+}
+
+/// Audit events still waiting for the chainer: a chainer that falls behind would leave its work out of the figures.
+async fn audit_backlog(url: &str) -> Result<i64, Error> {
+    let mut db = AnyConnection::connect(url).await?;
+    let pending = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(&mut db).await?;
+    db.close().await?;
+    Ok(pending)
 }
 
 /// Runs every flow over `concurrency` workers; returns the routing step's sample, the whole flows' sample and the time taken.
