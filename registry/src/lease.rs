@@ -56,6 +56,8 @@ struct State {
 enum Next {
     Take(PoolConnection<Any>, Instant),
     Ask,
+    /// The pool is closing: straight from it, and straight back.
+    Direct,
     Wait,
 }
 
@@ -92,6 +94,11 @@ impl Leases {
                     continue;
                 }
                 Next::Ask => Some(self.ask_pool()),
+                Next::Direct => {
+                    let conn = self.inner.pool.acquire().await?;
+                    self.inner.state.lock().expect("lease state lock").held += 1;
+                    return Ok(Lease { conn: Some(conn), home: self.inner.clone() });
+                }
                 Next::Wait => None,
             };
             // The borrower that asked hears why the pool gave nothing; the others wait on, and one of them asks again.
@@ -117,6 +124,11 @@ impl Leases {
             let mut state = inner.state.lock().expect("lease state lock");
             state.asking = false;
             match got {
+                // The pool is closing: nothing is parked any more, and waiters take from the pool directly.
+                Ok(conn) if state.closed => {
+                    drop((state, conn));
+                    inner.returned.notify_waiters();
+                }
                 // For whoever is waiting, even beyond the cap: someone was when the ask began.
                 Ok(conn) => {
                     state.held += 1;
@@ -149,6 +161,9 @@ impl Inner {
         let mut state = self.state.lock().expect("lease state lock");
         if let Some((conn, since)) = state.parked.pop() {
             return Next::Take(conn, since);
+        }
+        if state.closed {
+            return Next::Direct;
         }
         if state.asking || state.held >= self.share {
             return Next::Wait;
