@@ -86,7 +86,7 @@ impl Leases {
             let asked = match self.inner.next() {
                 Next::Take(mut conn, since) => {
                     if since.elapsed() < TRUSTED_IDLE || conn.ping().await.is_ok() {
-                        return Ok(Lease { conn: Some(conn), home: self.inner.clone() });
+                        return Ok(self.lent(conn));
                     }
                     // Gone while parked (a restart, an idle timeout): the pool replaces it.
                     conn.close_on_drop();
@@ -97,7 +97,7 @@ impl Leases {
                 Next::Direct => {
                     let conn = self.inner.pool.acquire().await?;
                     self.inner.state.lock().expect("lease state lock").held += 1;
-                    return Ok(Lease { conn: Some(conn), home: self.inner.clone() });
+                    return Ok(self.lent(conn));
                 }
                 Next::Wait => None,
             };
@@ -145,6 +145,10 @@ impl Leases {
             }
         });
         answer
+    }
+
+    fn lent(&self, conn: PoolConnection<Any>) -> Lease {
+        Lease { conn: Some(conn), home: self.inner.clone() }
     }
 
     /// Hands every parked connection back to the pool and parks none from now on; call before closing the pool.
@@ -323,7 +327,7 @@ mod tests {
     async fn busy_borrowers_leave_a_connection_free_for_the_pool_s_direct_users() {
         let pool = pool(4).await;
         let leases = Leases::new(pool.clone(), 2);
-        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let mut borrowers = Vec::new();
         for _ in 0..12 {
             let (leases, busy) = (leases.clone(), busy.clone());
