@@ -48,6 +48,11 @@ pub struct PharmacyArgs {
     /// Patients the prescriptions are for.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     patients: u32,
+    /// The server's database pool (`--db-max-connections`). The server's default of 16 suits a database on a host of its
+    /// own; here PostgreSQL shares this machine's cores with the server and the load, and the usual sizing (a few
+    /// connections per database core) gives it 8: more only add processes taking turns on the same cores.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    db_connections: u32,
     #[arg(long, default_value = "target/release/vaidya")]
     server_bin: PathBuf,
     #[arg(long, env = "VAIDYA_BENCH_POSTGRES_URL", default_value = crate::server::DEFAULT_POSTGRES_URL)]
@@ -66,15 +71,23 @@ pub async fn run(args: PharmacyArgs) -> Result<bool, Error> {
     let load_before = crate::cpu::load_average();
     let mut rows = Vec::new();
     for engine in args.backend.engines() {
-        let extra = vec!["--admin-username".into(), ADMIN.0.into(), "--admin-password".into(), ADMIN.1.into()];
+        let extra = vec![
+            "--admin-username".into(),
+            ADMIN.0.into(),
+            "--admin-password".into(),
+            ADMIN.1.into(),
+            "--db-max-connections".into(),
+            args.db_connections.to_string(),
+        ];
         let fresh = Fresh { engine, binary: &args.server_bin, postgres_url: &args.postgres_url, cpus: args.server_cpu.as_deref(), extra };
         rows.extend(fresh.run(async |server: &Server, url: String| measure(engine, server, &url, &args, &mut rng).await).await?);
     }
     let header = format!(
-        "vaidya-bench pharmacy: {} pharmacies, {} flows with {} in flight; server CPUs {}, load CPUs {}; load average {} before the run",
+        "vaidya-bench pharmacy: {} pharmacies, {} flows with {} in flight; server pool {} connections; server CPUs {}, load CPUs {}; load average {} before the run",
         args.pharmacies,
         args.flows,
         args.concurrency,
+        args.db_connections,
         args.server_cpu.as_deref().unwrap_or("any"),
         args.load_cpu.as_deref().unwrap_or("any"),
         crate::cpu::load_text(load_before),
