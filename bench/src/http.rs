@@ -87,6 +87,12 @@ impl Conn {
 
 /// Sends `call` and parses its JSON answer, failing unless the status is `expect`.
 pub async fn call_json(conn: &mut Conn, call: &Call, expect: StatusCode) -> Result<serde_json::Value, Error> {
+    call_as(conn, call, expect).await
+}
+
+/// Sends `call` and reads the fields of its JSON answer that `T` names, failing unless the status is `expect`: the
+/// hot loops skip the rest of the body instead of building a tree of it (which cost the load a third of its CPU).
+pub async fn call_as<T: serde::de::DeserializeOwned>(conn: &mut Conn, call: &Call, expect: StatusCode) -> Result<T, Error> {
     let (status, body) = conn.send(call).await?;
     if status != expect {
         return Err(format!("{} answered {status}: {}", call.path, String::from_utf8_lossy(&body)).into());

@@ -11,12 +11,13 @@ use hyper::StatusCode;
 use hyper::header::HeaderValue;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Connection};
 
 use crate::BackendChoice;
 use crate::cpu::Meter;
-use crate::http::{Call, Conn, Error, call_json, login};
+use crate::http::{Call, Conn, Error, call_as, call_json, login};
 use crate::load::Sample;
 use crate::report::{self, Row};
 use crate::seed::{self, Place};
@@ -309,32 +310,53 @@ async fn run_flows(
     Ok((routing, flows, elapsed))
 }
 
+/// What a flow reads of the prescription it issued.
+#[derive(Deserialize)]
+struct Issued {
+    prescription_id: String,
+}
+
+/// What a flow reads of its order after each step: the step must have moved it to the state it names.
+#[derive(Deserialize)]
+struct Placed {
+    order_id: String,
+    status: String,
+}
+
 /// Prescribe, route (timed on its own), accept, ready, dispense; returns (routing ns, whole flow ns).
 async fn one_flow(conn: &mut Conn, cast: &Cast, consult: &str, who: usize, n: usize) -> Result<(u64, u64), Error> {
     let started = Instant::now();
     let item =
         json!({"drug": {"name": "paracetamol"}, "dose": "1 tablet", "frequency": "three times a day", "duration_days": 5, "quantity": 15});
-    let prescription = call_json(
+    let prescription: Issued = call_as(
         conn,
         &Call::post_json(format!("/api/v1/consults/{consult}/prescriptions"), &json!({"items": [item]})).with_bearer(cast.doctor.clone()),
         StatusCode::CREATED,
     )
     .await?;
-    let pid = prescription["prescription_id"].as_str().ok_or("no prescription id")?;
+    let pid = prescription.prescription_id;
     let (place, pharmacist) = &cast.pharmacies[n % cast.pharmacies.len()];
     let body = json!({"near": {"lat": place.lat, "lon": place.lon}, "fulfilment": "pickup"});
     let routed_at = Instant::now();
-    let order = call_json(
+    let order: Placed = call_as(
         conn,
         &Call::post_json(format!("/api/v1/prescriptions/{pid}/orders"), &body).with_bearer(cast.patients[who].clone()),
         StatusCode::CREATED,
     )
     .await?;
     let routing = routed_at.elapsed().as_nanos() as u64;
-    let oid = order["order_id"].as_str().ok_or("no order id")?;
-    for (step, body) in [("accept", json!({})), ("ready", json!({})), ("dispense", json!({"items": [{"index": 0, "quantity": 15}]}))] {
-        call_json(conn, &Call::post_json(format!("/api/v1/orders/{oid}/{step}"), &body).with_bearer(pharmacist.clone()), StatusCode::OK)
-            .await?;
+    let oid = order.order_id;
+    for (step, body, to) in [
+        ("accept", json!({}), "accepted"),
+        ("ready", json!({}), "ready"),
+        ("dispense", json!({"items": [{"index": 0, "quantity": 15}]}), "dispensed"),
+    ] {
+        let order: Placed =
+            call_as(conn, &Call::post_json(format!("/api/v1/orders/{oid}/{step}"), &body).with_bearer(pharmacist.clone()), StatusCode::OK)
+                .await?;
+        if order.status != to {
+            return Err(format!("after {step} the order is {}, not {to}", order.status).into());
+        }
     }
     Ok((routing, started.elapsed().as_nanos() as u64))
 }
