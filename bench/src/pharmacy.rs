@@ -323,6 +323,12 @@ struct Placed {
     status: String,
 }
 
+impl Placed {
+    fn expect(&self, step: &str, to: &str) -> Result<(), Error> {
+        if self.status == to { Ok(()) } else { Err(format!("after {step} the order is {}, not {to}", self.status).into()) }
+    }
+}
+
 /// Prescribe, route (timed on its own), accept, ready, dispense; returns (routing ns, whole flow ns).
 async fn one_flow(conn: &mut Conn, cast: &Cast, consult: &str, who: usize, n: usize) -> Result<(u64, u64), Error> {
     let started = Instant::now();
@@ -345,6 +351,7 @@ async fn one_flow(conn: &mut Conn, cast: &Cast, consult: &str, who: usize, n: us
     )
     .await?;
     let routing = routed_at.elapsed().as_nanos() as u64;
+    order.expect("route", "routed")?;
     let oid = order.order_id;
     for (step, body, to) in [
         ("accept", json!({}), "accepted"),
@@ -354,9 +361,7 @@ async fn one_flow(conn: &mut Conn, cast: &Cast, consult: &str, who: usize, n: us
         let order: Placed =
             call_as(conn, &Call::post_json(format!("/api/v1/orders/{oid}/{step}"), &body).with_bearer(pharmacist.clone()), StatusCode::OK)
                 .await?;
-        if order.status != to {
-            return Err(format!("after {step} the order is {}, not {to}", order.status).into());
-        }
+        order.expect(step, to)?;
     }
     Ok((routing, started.elapsed().as_nanos() as u64))
 }

@@ -3,8 +3,8 @@
 --
 -- * A prescription's health record is inserted by the same statement, and the prescription carries its own checked
 --   references to the consult, patient and doctor.
--- * An order's holders and its dispensing are written by the statement that inserts or moves that order, with the
---   order's own prescription and pharmacy, which the order's foreign keys check.
+-- * An order's holders and its dispensing are written in the transaction that inserts or moves that order (one
+--   statement, except a reroute), with the order's own prescription and pharmacy, which the order's foreign keys check.
 -- * A chain link names an event the chainer read in the same transaction, and events are append-only (a trigger refuses
 --   updates and deletes); `GET /api/v1/audit/verify` reports a link without its event as a broken link.
 --
